@@ -1,0 +1,120 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Wasmtime;
+
+namespace WarpGrid.Core.Runtime;
+
+/// <summary>
+/// The node's single Wasmtime engine: pooling allocator sized from <see cref="WasmRuntimeOptions"/>, epoch interruption
+/// driven by a background ticker, and the fingerprint of its settings that keys the compiled-code cache.
+/// </summary>
+public sealed partial class WasmEngineHost : IDisposable
+{
+    /// <summary>Pool slots kept beyond the node instance cap for deploy-time validation.</summary>
+    internal const int ReservedSlots = 16;
+
+    private readonly Thread _ticker;
+    private readonly ManualResetEventSlim _stop = new();
+    private readonly ILogger _logger;
+    private long _epoch;
+    private int _disposed;
+
+    public WasmEngineHost(WasmRuntimeOptions options, ILogger<WasmEngineHost>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join(Environment.NewLine, errors), nameof(options));
+        }
+
+        Options = options;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        var slots = (uint)(options.MaxInstancesPerNode + ReservedSlots);
+        var memoryBytes = (ulong)options.MaxMemoryPerInstanceBytes;
+        var keepResident = (nuint)options.KeepResidentBytes;
+
+        var pooling = new PoolingAllocationConfig()
+            .WithMaxCoreInstances(slots)
+            .WithMaxMemories(slots)
+            .WithMaxTables(slots)
+            .WithMaxMemorySize((nuint)memoryBytes)
+            .WithMaxTableElements(100_000)
+            .WithLinearMemoryKeepResidentBytes(keepResident)
+            .WithTableKeepResidentBytes(keepResident)
+            .WithMaxUnusedWarmSlots((uint)Math.Min(slots, 256));
+
+        var config = new Config()
+            .WithEpochInterruption(true)
+            .WithMaximumStackSize(options.MaxWasmStackBytes)
+            .WithPoolingAllocationStrategy(pooling)
+            .WithCraneliftDebugVerifier(false)
+            .WithOptimizationLevel(OptimizationLevel.Speed);
+
+        Engine = new Engine(config);
+        Fingerprint = string.Join(
+            ";",
+            "wasmtime=" + typeof(Engine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion,
+            "arch=" + RuntimeInformation.ProcessArchitecture,
+            "os=" + RuntimeInformation.OSDescription.Split(' ')[0],
+            "epoch=1",
+            "stack=" + options.MaxWasmStackBytes,
+            "pool=" + slots + "/" + memoryBytes,
+            "opt=speed");
+        // A dedicated thread, not a timer: timers run on the thread pool, which busy guests can starve, and the
+        // ticker is what ends a runaway guest.
+        _ticker = new Thread(TickLoop) { IsBackground = true, Name = "warpgrid-epoch", Priority = ThreadPriority.AboveNormal };
+        _ticker.Start();
+    }
+
+    /// <summary>The engine every module and store on this node uses.</summary>
+    public Engine Engine { get; }
+
+    /// <summary>The runtime settings.</summary>
+    public WasmRuntimeOptions Options { get; }
+
+    /// <summary>A string naming every engine setting that affects compiled code; part of the compiled-cache key.</summary>
+    public string Fingerprint { get; }
+
+    /// <summary>Epochs elapsed since start.</summary>
+    public long Epoch => Volatile.Read(ref _epoch);
+
+    /// <summary>Converts a timeout to an epoch deadline (ticks from now), rounding up and adding one tick of slack.</summary>
+    public ulong TicksFor(TimeSpan timeout)
+    {
+        var tick = Options.EpochTick.Ticks;
+        return (ulong)((timeout.Ticks + tick - 1) / tick) + 1;
+    }
+
+    private void TickLoop()
+    {
+        var tick = Options.EpochTick;
+        while (!_stop.Wait(tick))
+        {
+            Engine.IncrementEpoch();
+            Interlocked.Increment(ref _epoch);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _stop.Set();
+        _ticker.Join();
+        _stop.Dispose();
+        Log.EngineStopped(_logger, Epoch);
+        Engine.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "Wasm engine stopped after {Epochs} epochs")]
+        public static partial void EngineStopped(ILogger logger, long epochs);
+    }
+}

@@ -1,0 +1,132 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using WarpGrid.Core.Runtime.Pooling;
+using WarpGrid.Core.Runtime.Wasi;
+using Wasmtime;
+
+namespace WarpGrid.Core.Runtime;
+
+/// <summary>
+/// The node's WebAssembly runtime: one engine, the compiled-module cache, the shared WASI linker and the per-node
+/// instance budget. Deployments get an <see cref="InstancePool"/> from <see cref="CreatePool"/>.
+/// </summary>
+public sealed class WasmNodeRuntime : IDisposable
+{
+    private readonly ILoggerFactory _loggerFactory;
+
+    public WasmNodeRuntime(WasmRuntimeOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        Options = options;
+        TimeProvider = timeProvider ?? TimeProvider.System;
+        Engine = new WasmEngineHost(options, _loggerFactory.CreateLogger<WasmEngineHost>());
+        Modules = new ModuleCache(Engine, _loggerFactory.CreateLogger<ModuleCache>());
+        Linker = new Linker(Engine.Engine);
+        WasiPreview1.Define(Linker);
+        Budget = new NodeInstanceBudget(options.MaxInstancesPerNode);
+    }
+
+    /// <summary>The runtime settings.</summary>
+    public WasmRuntimeOptions Options { get; }
+
+    /// <summary>The engine and its epoch ticker.</summary>
+    public WasmEngineHost Engine { get; }
+
+    /// <summary>The compiled-module cache.</summary>
+    public ModuleCache Modules { get; }
+
+    /// <summary>The linker holding the host functions every guest may import.</summary>
+    public Linker Linker { get; }
+
+    /// <summary>The per-node cap on live instances.</summary>
+    public NodeInstanceBudget Budget { get; }
+
+    /// <summary>The clock.</summary>
+    public TimeProvider TimeProvider { get; }
+
+    /// <summary>
+    /// Checks that a compiled module can serve the WAGI http trigger on this node: it exports <c>_start</c> and
+    /// <c>memory</c>, and imports nothing the host does not provide. Throws <see cref="WasmValidationException"/>
+    /// listing every problem.
+    /// </summary>
+    public static void ValidateWagiModule(CompiledModule module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        var problems = new List<string>();
+        var start = module.Module.Exports.OfType<FunctionExport>().FirstOrDefault(e => e.Name == "_start");
+        if (start is null)
+        {
+            var reactor = module.Module.Exports.Any(e => e.Name == "_initialize");
+            problems.Add(reactor
+                ? "the module is a WASI reactor (exports _initialize, not _start); the WAGI http trigger runs WASI commands: build with a main function and without -mexec-model=reactor"
+                : "the module does not export _start; the WAGI http trigger runs WASI commands (a program with a main function built for wasm32-wasi)");
+        }
+        else if (start.Parameters.Count != 0 || start.Results.Count != 0)
+        {
+            problems.Add("the module's _start export must take no parameters and return nothing");
+        }
+
+        if (!module.Module.Exports.OfType<MemoryExport>().Any(e => e.Name == "memory"))
+        {
+            problems.Add("the module does not export a memory named \"memory\"");
+        }
+
+        foreach (var import in module.Module.Imports)
+        {
+            if (import.ModuleName != WasiPreview1.ModuleName)
+            {
+                problems.Add($"import {import.ModuleName}.{import.Name} is not provided by this node (only {WasiPreview1.ModuleName} functions are)");
+                continue;
+            }
+
+            if (import is not FunctionImport function || !WasiPreview1.Signatures.TryGetValue(import.Name, out var signature))
+            {
+                problems.Add($"import {import.ModuleName}.{import.Name} is not a WASI preview 1 function this node provides");
+                continue;
+            }
+
+            if (!function.Parameters.SequenceEqual(signature.Parameters) || !function.Results.SequenceEqual(signature.Results))
+            {
+                problems.Add($"import {import.ModuleName}.{import.Name} has signature ({string.Join(", ", function.Parameters)}) -> ({string.Join(", ", function.Results)}) but WASI preview 1 defines ({string.Join(", ", signature.Parameters)}) -> ({string.Join(", ", signature.Results)})");
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new WasmValidationException(string.Join("; ", problems));
+        }
+    }
+
+    /// <summary>Creates the instance pool of a deployment and pre-warms its minimum instances.</summary>
+    public InstancePool CreatePool(PoolSettings settings, CompiledModule module)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(module);
+        if (settings.MemoryLimitBytes > Options.MaxMemoryPerInstanceBytes)
+        {
+            throw new WasmValidationException(
+                $"memory_limit {settings.MemoryLimitBytes} bytes is above this node's maximum of {Options.MaxMemoryPerInstanceBytes} bytes (WarpGrid:Runtime:MaxMemoryPerInstanceBytes)");
+        }
+
+        ValidateWagiModule(module);
+        var pool = new InstancePool(this, settings, module, _loggerFactory.CreateLogger<InstancePool>(), _loggerFactory.CreateLogger("WarpGrid.Guest"));
+        try
+        {
+            pool.WarmUp();
+        }
+        catch
+        {
+            pool.DisposeNow();
+            throw;
+        }
+
+        return pool;
+    }
+
+    public void Dispose()
+    {
+        Linker.Dispose();
+        Engine.Dispose();
+    }
+}
