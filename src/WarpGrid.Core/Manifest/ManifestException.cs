@@ -8,7 +8,7 @@ public sealed class ManifestException : Exception
     public ManifestException(IReadOnlyList<ManifestError> errors)
         : base(BuildMessage(errors))
     {
-        Errors = errors;
+        Errors = [.. errors];
     }
 
     /// <summary>Every error found, in file order.</summary>

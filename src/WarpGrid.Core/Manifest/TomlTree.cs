@@ -106,11 +106,28 @@ internal sealed class TomlEntry
 
 /// <summary>
 /// Builds the <see cref="TomlTable"/> tree from a Tomlyn syntax tree. Conflicting definitions (which Tomlyn's
-/// validation already reports) keep the first definition; nodes left incomplete by syntax errors are skipped.
+/// validation already reports) keep the first definition. Key/value pairs that contain a syntax error are skipped:
+/// their value is unreliable and validating it would only repeat the syntax error in other words.
 /// </summary>
-internal static class TomlTreeBuilder
+internal sealed class TomlTreeBuilder
 {
+    private readonly int[] _errorOffsets;
+
+    private TomlTreeBuilder(int[] errorOffsets)
+    {
+        _errorOffsets = errorOffsets;
+    }
+
     public static TomlTable Build(DocumentSyntax document)
+    {
+        var errorOffsets = document.Diagnostics
+            .Where(d => d.Kind == DiagnosticMessageKind.Error)
+            .Select(d => d.Span.Start.Offset)
+            .ToArray();
+        return new TomlTreeBuilder(errorOffsets).BuildTree(document);
+    }
+
+    private TomlTable BuildTree(DocumentSyntax document)
     {
         var root = new TomlTable(TomlPosition.Start);
         foreach (var keyValue in document.KeyValues)
@@ -198,9 +215,9 @@ internal static class TomlTreeBuilder
         return existing.Table;
     }
 
-    private static void AddKeyValue(TomlTable table, KeyValueSyntax keyValue)
+    private void AddKeyValue(TomlTable table, KeyValueSyntax keyValue)
     {
-        if (keyValue.Key is null || keyValue.Value is null)
+        if (keyValue.Key is null || keyValue.Value is null || ContainsError(keyValue))
         {
             return;
         }
@@ -245,6 +262,13 @@ internal static class TomlTreeBuilder
         {
             target.Add(new TomlEntry(name, position, valuePosition) { Value = keyValue.Value });
         }
+    }
+
+    private bool ContainsError(SyntaxNode node)
+    {
+        var start = node.Span.Start.Offset;
+        var end = node.Span.End.Offset;
+        return _errorOffsets.Any(offset => offset >= start && offset <= end);
     }
 
     private static List<(string Name, TomlPosition Position)>? Segments(KeySyntax key)

@@ -1,0 +1,255 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using WarpGrid.Core.Manifest;
+using WarpGrid.Core.Runtime;
+using WarpGrid.Core.Runtime.Pooling;
+using WarpGrid.Core.Storage;
+
+namespace WarpGrid.Core.Deployments;
+
+/// <summary>The outcome of <see cref="DeploymentManager.ApplyAsync"/>.</summary>
+/// <param name="Record">The stored record.</param>
+/// <param name="Created">True when the deployment did not exist before.</param>
+/// <param name="Changed">False when the same manifest and module were already deployed (nothing written).</param>
+public sealed record ApplyResult(DeploymentRecord Record, bool Created, bool Changed);
+
+/// <summary>
+/// The control path for deployments: validates a manifest and module completely (the module is compiled and linked
+/// against this node's host functions), stores the module bytes by digest and the record in the cluster store.
+/// Nothing invalid is ever written. Running it is the <see cref="DeploymentController"/>'s job.
+/// </summary>
+public sealed partial class DeploymentManager
+{
+    private readonly IClusterStore _store;
+    private readonly IBlobStore _blobs;
+    private readonly WasmNodeRuntime _runtime;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+
+    public DeploymentManager(IClusterStore store, IBlobStore blobs, WasmNodeRuntime runtime, TimeProvider? timeProvider = null, ILogger<DeploymentManager>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(blobs);
+        ArgumentNullException.ThrowIfNull(runtime);
+        _store = store;
+        _blobs = blobs;
+        _runtime = runtime;
+        _time = timeProvider ?? TimeProvider.System;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Largest module accepted, in bytes.</summary>
+    public long MaxModuleBytes { get; init; } = 256L << 20;
+
+    /// <summary>Parses a manifest or throws <see cref="DeploymentValidationException"/> naming every problem.</summary>
+    public static WarpManifest ParseManifest(string manifestText, string fileName = "warp.toml")
+    {
+        ArgumentNullException.ThrowIfNull(manifestText);
+        var result = ManifestParser.Parse(manifestText, fileName);
+        if (!result.Success || result.Manifest is null)
+        {
+            throw new DeploymentValidationException(result.Errors.Select(e => new DeploymentError(e.Field, e.Message, e.File, e.Line, e.Column)).ToList());
+        }
+
+        return result.Manifest;
+    }
+
+    /// <summary>Maps a manifest to the settings of its instance pool.</summary>
+    public static PoolSettings ToPoolSettings(WarpManifest manifest)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        var runtime = manifest.Runtime;
+        return new PoolSettings
+        {
+            Deployment = manifest.Package.Name,
+            Version = manifest.Package.Version,
+            MinInstances = runtime.MinInstances,
+            MaxInstances = runtime.MaxInstances,
+            RequestTimeout = runtime.RequestTimeout,
+            MemoryLimitBytes = runtime.Resources.MemoryLimitBytes,
+            Environment = [.. manifest.Capabilities.Environment],
+            QueueLimit = Math.Max(64, runtime.MaxInstances * 16),
+            QueueTimeout = runtime.RequestTimeout < TimeSpan.FromSeconds(10) ? runtime.RequestTimeout : TimeSpan.FromSeconds(10),
+        };
+    }
+
+    /// <summary>Normalises a route prefix: no trailing slash except for the root.</summary>
+    public static string NormalizeRoute(string route) => route.Length > 1 ? route.TrimEnd('/') is { Length: > 0 } trimmed ? trimmed : "/" : route;
+
+    /// <summary>
+    /// Creates or updates a deployment from manifest text and module bytes (or the digest of a module this node
+    /// already stores). Throws <see cref="DeploymentValidationException"/> or <see cref="DeploymentConflictException"/>
+    /// without changing anything.
+    /// </summary>
+    public async Task<ApplyResult> ApplyAsync(string manifestText, ReadOnlyMemory<byte>? module, string? digest = null, string? expectedName = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(manifestText);
+        var manifest = ParseManifest(manifestText);
+        var errors = new List<DeploymentError>();
+        var name = manifest.Package.Name;
+        if (expectedName is not null && !string.Equals(expectedName, name, StringComparison.Ordinal))
+        {
+            errors.Add(new DeploymentError("package.name", $"the manifest names the deployment '{name}' but the request is for '{expectedName}'"));
+        }
+
+        if (manifest.Runtime.Trigger != TriggerKind.Http)
+        {
+            errors.Add(new DeploymentError("runtime.trigger", "this node runs http-triggered deployments only (WAGI, WASI preview 1); use trigger = \"http\""));
+        }
+
+        if (manifest.Runtime.Resources.MemoryLimitBytes > _runtime.Options.MaxMemoryPerInstanceBytes)
+        {
+            errors.Add(new DeploymentError("runtime.resources.memory_limit", $"{ByteSize.Format(manifest.Runtime.Resources.MemoryLimitBytes)} is above this node's maximum of {ByteSize.Format(_runtime.Options.MaxMemoryPerInstanceBytes)} per instance (WarpGrid:Runtime:MaxMemoryPerInstanceBytes)"));
+        }
+
+        ReadOnlyMemory<byte> bytes = default;
+        if (module is { } given)
+        {
+            if (given.Length > MaxModuleBytes)
+            {
+                errors.Add(new DeploymentError("module", $"the module is {given.Length} bytes; the largest accepted is {MaxModuleBytes} bytes"));
+            }
+
+            bytes = given;
+            digest = ModuleCache.ComputeDigest(given.Span);
+        }
+        else if (digest is not null)
+        {
+            if (!Digest.TryParse(digest, out _))
+            {
+                errors.Add(new DeploymentError("digest", $"'{digest}' is not a digest of the form sha256:<64 lowercase hex digits>"));
+            }
+            else
+            {
+                var stored = await _blobs.ReadAsync(digest, cancellationToken).ConfigureAwait(false);
+                if (stored is null)
+                {
+                    errors.Add(new DeploymentError("digest", $"this node stores no module with digest {digest}; upload the module bytes instead"));
+                }
+                else
+                {
+                    bytes = stored;
+                }
+            }
+        }
+        else
+        {
+            errors.Add(new DeploymentError("module", "no module given: send the .wasm bytes (multipart part 'module') or the digest of a module this node already stores"));
+        }
+
+        if (errors.Count == 0)
+        {
+            try
+            {
+                var compiled = _runtime.Modules.GetOrCompile(bytes);
+                WasmNodeRuntime.ValidateWagiModule(compiled);
+            }
+            catch (WasmValidationException ex)
+            {
+                errors.Add(new DeploymentError("module", ex.Message));
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new DeploymentValidationException(errors);
+        }
+
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var route = NormalizeRoute(manifest.Runtime.Route);
+            var host = manifest.Runtime.Host?.ToLowerInvariant();
+            foreach (var entry in await _store.ListAsync(DeploymentRecord.KeyPrefix, cancellationToken).ConfigureAwait(false))
+            {
+                var other = DeploymentRecord.FromBytes(entry.Value.Span, entry.ModRevision);
+                if (other.Name == name)
+                {
+                    continue;
+                }
+
+                var otherManifest = ParseManifest(other.Manifest);
+                if (NormalizeRoute(otherManifest.Runtime.Route) == route && otherManifest.Runtime.Host?.ToLowerInvariant() == host)
+                {
+                    throw new DeploymentConflictException($"route {(host is null ? string.Empty : host)}{route} is already served by deployment '{other.Name}'; choose another runtime.route or runtime.host");
+                }
+            }
+
+            var existingEntry = await _store.GetAsync(DeploymentRecord.KeyFor(name), cancellationToken).ConfigureAwait(false);
+            var existing = existingEntry is null ? null : DeploymentRecord.FromBytes(existingEntry.Value.Span, existingEntry.ModRevision);
+            if (existing is not null && existing.Digest == digest && existing.Manifest == manifestText)
+            {
+                return new ApplyResult(existing, Created: false, Changed: false);
+            }
+
+            if (!_blobs.Exists(digest!))
+            {
+                await _blobs.PutAsync(bytes, cancellationToken).ConfigureAwait(false);
+            }
+
+            var now = _time.GetUtcNow();
+            var record = new DeploymentRecord
+            {
+                Name = name,
+                Version = manifest.Package.Version,
+                Manifest = manifestText,
+                Digest = digest!,
+                Generation = (existing?.Generation ?? 0) + 1,
+                CreatedAt = existing?.CreatedAt ?? now,
+                UpdatedAt = now,
+            };
+            var revision = await _store.PutAsync(DeploymentRecord.KeyFor(name), record.ToBytes(), existingEntry?.ModRevision ?? 0, cancellationToken).ConfigureAwait(false);
+            Log.Applied(_logger, name, record.Generation, digest!, revision);
+            return new ApplyResult(record with { Revision = revision }, Created: existing is null, Changed: true);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>Deletes a deployment; returns the revision of the delete, or throws <see cref="DeploymentNotFoundException"/>.</summary>
+    public async Task<long> DeleteAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!await _store.DeleteAsync(DeploymentRecord.KeyFor(name), cancellationToken: cancellationToken).ConfigureAwait(false))
+            {
+                throw new DeploymentNotFoundException(name);
+            }
+
+            Log.Deleted(_logger, name);
+            return _store.Revision;
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>Reads every stored deployment record.</summary>
+    public async Task<IReadOnlyList<DeploymentRecord>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        var entries = await _store.ListAsync(DeploymentRecord.KeyPrefix, cancellationToken).ConfigureAwait(false);
+        return entries.Select(e => DeploymentRecord.FromBytes(e.Value.Span, e.ModRevision)).ToList();
+    }
+
+    /// <summary>Reads one stored deployment record, or null.</summary>
+    public async Task<DeploymentRecord?> GetAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var entry = await _store.GetAsync(DeploymentRecord.KeyFor(name), cancellationToken).ConfigureAwait(false);
+        return entry is null ? null : DeploymentRecord.FromBytes(entry.Value.Span, entry.ModRevision);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 30, Level = LogLevel.Information, Message = "Deployment {Name} generation {Generation} stored ({Digest}, revision {Revision})")]
+        public static partial void Applied(ILogger logger, string name, long generation, string digest, long revision);
+
+        [LoggerMessage(EventId = 31, Level = LogLevel.Information, Message = "Deployment {Name} deleted")]
+        public static partial void Deleted(ILogger logger, string name);
+    }
+}

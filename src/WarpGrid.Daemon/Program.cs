@@ -1,0 +1,49 @@
+using System.Net;
+using WarpGrid.Daemon;
+
+// warpd: the WarpGrid reference daemon, a thin host over AddWarpGridNode().
+if (!DaemonArguments.TryParse(args, out var options, out var error))
+{
+    Console.Error.WriteLine(error);
+    Console.Error.WriteLine(DaemonArguments.Usage);
+    return error is null ? 0 : 2;
+}
+
+ThreadPool.GetMinThreads(out var workers, out var io);
+ThreadPool.SetMinThreads(Math.Max(workers, 64), io); // guests run on request threads; keep the pool responsive
+
+var builder = WebApplication.CreateSlimBuilder(options.RemainingArgs);
+builder.Logging.AddSimpleConsole(o =>
+{
+    o.SingleLine = true;
+    o.TimestampFormat = "HH:mm:ss.fff ";
+});
+builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    kestrel.AddServerHeader = false;
+    kestrel.Limits.MaxRequestBodySize = 257L << 20;
+    kestrel.Listen(options.Api);
+    kestrel.Listen(options.Ingress);
+});
+
+builder.Services.AddWarpGridNode(node =>
+{
+    if (options.DataDirectory is not null)
+    {
+        node.DataDirectory = options.DataDirectory;
+    }
+
+    node.IngressPort = options.Ingress.Port;
+    foreach (var dir in options.Deploy)
+    {
+        node.DeployOnStart.Add(dir);
+    }
+});
+
+var app = builder.Build();
+app.UseWarpGridIngress();
+app.MapWarpGridApi().RequireHost($"*:{options.Api.Port}");
+app.Logger.LogInformation("warpd API on http://{Api}, ingress on http://{Ingress}", options.Api, options.Ingress);
+await app.RunAsync();
+return 0;

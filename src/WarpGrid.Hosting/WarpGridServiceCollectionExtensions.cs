@@ -1,0 +1,79 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using WarpGrid.Core.Deployments;
+using WarpGrid.Core.Runtime;
+using WarpGrid.Core.Storage;
+using WarpGrid.Hosting;
+using WarpGrid.Proxy;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers a WarpGrid node in a host.</summary>
+public static class WarpGridServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds a WarpGrid node: the Wasm runtime, the embedded store in <see cref="WarpGridNodeOptions.DataDirectory"/>,
+    /// the deployment controller and the ingress. Settings bind from <c>WarpGrid:Node</c> and <c>WarpGrid:Runtime</c>
+    /// and are validated at start. Calling it again only applies <paramref name="configure"/>.
+    /// </summary>
+    public static IWarpGridBuilder AddWarpGridNode(this IServiceCollection services, Action<WarpGridNodeOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var builder = new WarpGridBuilder(services);
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        if (services.Any(d => d.ServiceType == typeof(WarpGridMarker)))
+        {
+            return builder;
+        }
+
+        services.AddSingleton<WarpGridMarker>();
+        services.AddOptions<WarpGridNodeOptions>().BindConfiguration(WarpGridNodeOptions.Section).ValidateOnStart();
+        services.AddOptions<WasmRuntimeOptions>().BindConfiguration(WasmRuntimeOptionsValidator.Section).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WarpGridNodeOptions>, WarpGridNodeOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WasmRuntimeOptions>, WasmRuntimeOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+
+        services.TryAddSingleton(sp =>
+        {
+            var node = sp.GetRequiredService<IOptions<WarpGridNodeOptions>>().Value;
+            var runtime = sp.GetRequiredService<IOptions<WasmRuntimeOptions>>().Value;
+            runtime.CompiledCacheDirectory ??= Path.Combine(node.DataDirectory, "cache");
+            return new WasmNodeRuntime(runtime, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<TimeProvider>());
+        });
+        services.TryAddSingleton<IClusterStore>(sp =>
+        {
+            var node = sp.GetRequiredService<IOptions<WarpGridNodeOptions>>().Value;
+            return new FileClusterStore(Path.Combine(node.DataDirectory, "store"), sp.GetRequiredService<ILogger<FileClusterStore>>());
+        });
+        services.TryAddSingleton<IBlobStore>(sp =>
+        {
+            var node = sp.GetRequiredService<IOptions<WarpGridNodeOptions>>().Value;
+            return new FileBlobStore(Path.Combine(node.DataDirectory, "blobs"), sp.GetRequiredService<ILogger<FileBlobStore>>(), sp.GetRequiredService<TimeProvider>());
+        });
+        services.TryAddSingleton<DeploymentRegistry>();
+        services.TryAddSingleton(sp => new DeploymentManager(
+            sp.GetRequiredService<IClusterStore>(),
+            sp.GetRequiredService<IBlobStore>(),
+            sp.GetRequiredService<WasmNodeRuntime>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<DeploymentManager>>()));
+        services.TryAddSingleton(sp => new DeploymentController(
+            sp.GetRequiredService<IClusterStore>(),
+            sp.GetRequiredService<IBlobStore>(),
+            sp.GetRequiredService<WasmNodeRuntime>(),
+            sp.GetRequiredService<DeploymentRegistry>(),
+            sp.GetRequiredService<ILogger<DeploymentController>>())
+        {
+            DrainTimeout = sp.GetRequiredService<IOptions<WarpGridNodeOptions>>().Value.DrainTimeout,
+        });
+        services.TryAddSingleton<WagiIngress>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WarpGridNodeService>());
+        return builder;
+    }
+}
