@@ -55,7 +55,7 @@ internal sealed class ServerLauncher(DriverOptions options, string workDirectory
         {
             var started = Stopwatch.GetTimestamp();
             await WaitUntilAsync(child, apiBase + "/v1/health", expectedBody: null, cancellationToken).ConfigureAwait(false);
-            await WaitUntilAsync(child, ingressBase + "/hello", HelloBody, cancellationToken).ConfigureAwait(false);
+            await WaitUntilAsync(child, ingressBase + "/hello", Server.HelloBody, cancellationToken).ConfigureAwait(false);
             Console.WriteLine($"  {label}: pid {child.Id}, api {apiBase}, ingress {ingressBase}, ready in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms");
             return new Server(label, child, ingressBase + "/hello", apiBase, ingressBase);
         }
@@ -75,7 +75,7 @@ internal sealed class ServerLauncher(DriverOptions options, string workDirectory
         try
         {
             var started = Stopwatch.GetTimestamp();
-            await WaitUntilAsync(child, baseUrl + "/hello", HelloBody, cancellationToken).ConfigureAwait(false);
+            await WaitUntilAsync(child, baseUrl + "/hello", Server.HelloBody, cancellationToken).ConfigureAwait(false);
             Console.WriteLine($"  {label}: pid {child.Id}, {baseUrl}, ready in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms");
             return new Server(label, child, baseUrl + "/hello", null, null);
         }

@@ -46,12 +46,12 @@ public sealed class RouteTable
     /// <summary>The routes, most specific first.</summary>
     public IReadOnlyList<IngressRoute> Routes => _routes;
 
-    /// <summary>Builds the table from the deployments that have a serving pool.</summary>
-    public static RouteTable Build(IEnumerable<ActiveDeployment> deployments, long version)
+    /// <summary>Builds the table from the deployments that have a serving pool (or from all, for tests and previews).</summary>
+    public static RouteTable Build(IEnumerable<ActiveDeployment> deployments, long version, bool includeWithoutPool = false)
     {
         ArgumentNullException.ThrowIfNull(deployments);
         var routes = deployments
-            .Where(d => d.Pool is not null)
+            .Where(d => includeWithoutPool || d.Pool is not null)
             .Select(d => new IngressRoute(d.Manifest.Runtime.Host?.ToLowerInvariant(), DeploymentManager.NormalizeRoute(d.Manifest.Runtime.Route), d))
             .OrderBy(r => r.Host is null ? 2 : r.Host.StartsWith("*.", StringComparison.Ordinal) ? 1 : 0)
             .ThenByDescending(r => r.Host?.Length ?? 0)
