@@ -51,6 +51,16 @@ internal static class Program
         AppDomain.CurrentDomain.ProcessExit += (_, _) => ChildProcess.KillAll();
         AppDomain.CurrentDomain.UnhandledException += (_, _) => ChildProcess.KillAll();
 
+        try
+        {
+            Driver.Preflight(options);
+        }
+        catch (InvalidOperationException ex)
+        {
+            await Console.Error.WriteLineAsync("bench: " + ex.Message).ConfigureAwait(false);
+            return 1;
+        }
+
         var work = Directory.CreateTempSubdirectory("warpgrid-bench-").FullName;
         try
         {
@@ -124,17 +134,19 @@ internal static class Program
 
         public async Task<int> RunAsync(CancellationToken cancellationToken)
         {
-            Preflight();
             var report = new BenchReport
             {
                 Date = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture),
                 Machine = $"{Environment.ProcessorCount} logical cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}",
                 Command = "WarpGrid.LoadDriver " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
-                Wrk = $"wrk -t{_options.Threads} -c{_options.Connections} -d{DriverOptions.WrkDuration(_options.Duration)} --timeout 5s --latency (warm-up {DriverOptions.WrkDuration(_options.Warmup)} discarded)",
+                LoadAverageBefore = LoadAverage(),
+                Wrk = $"wrk -t{_options.Threads} -c{_options.Connections} -d{DriverOptions.WrkDuration(_options.Duration)} --timeout 5s --latency"
+                    + (_options.Warmup > TimeSpan.Zero ? $" (after a discarded {DriverOptions.WrkDuration(_options.Warmup)} warm-up run)" : " (no warm-up run)"),
             };
             Console.WriteLine($"WarpGrid end-to-end benchmark, {report.Date}");
             Console.WriteLine($"  machine: {report.Machine}");
             Console.WriteLine($"  load: {report.Wrk}; the load generator shares the machine with the server");
+            Console.WriteLine($"  load average before: {report.LoadAverageBefore}");
 
             if (_options.RunThroughput)
             {
@@ -146,6 +158,7 @@ internal static class Program
                 report.Deploy = await DeployLatencyAsync(cancellationToken).ConfigureAwait(false);
             }
 
+            report.LoadAverageAfter = LoadAverage();
             PrintSummary(report);
             if (_options.JsonPath is not null)
             {
@@ -157,26 +170,27 @@ internal static class Program
             return report.Valid ? 0 : 1;
         }
 
-        private void Preflight()
+        /// <summary>Checks that everything the run needs exists, before anything starts.</summary>
+        public static void Preflight(DriverOptions options)
         {
             var problems = new List<string>();
-            var needWarpd = _options.RunDeploy || (_options.RunThroughput && !_options.PlainOnly);
-            if (needWarpd && !File.Exists(_options.WarpdDll))
+            var needWarpd = options.RunDeploy || (options.RunThroughput && !options.PlainOnly);
+            if (needWarpd && !File.Exists(options.WarpdDll))
             {
-                problems.Add($"warpd not found at {_options.WarpdDll}: build it with 'dotnet build -c Release src/WarpGrid.Daemon' (scripts/bench.sh does) or pass --warpd");
+                problems.Add($"warpd not found at {options.WarpdDll}: build it with 'dotnet build -c Release src/WarpGrid.Daemon' (scripts/bench.sh does) or pass --warpd");
             }
 
-            if (_options.RunThroughput && !File.Exists(_options.PlainDll))
+            if (options.RunThroughput && !File.Exists(options.PlainDll))
             {
-                problems.Add($"PlainHello not found at {_options.PlainDll}: build it with 'dotnet build -c Release benchmarks/PlainHello' or pass --plain");
+                problems.Add($"PlainHello not found at {options.PlainDll}: build it with 'dotnet build -c Release benchmarks/PlainHello' or pass --plain");
             }
 
-            if (_options.RunThroughput && !IsOnPath(_options.Wrk))
+            if (options.RunThroughput && !IsOnPath(options.Wrk))
             {
-                problems.Add($"{_options.Wrk} not found: run scripts/install-deps.sh or pass --wrk");
+                problems.Add($"{options.Wrk} not found: run scripts/install-deps.sh or pass --wrk");
             }
 
-            foreach (var sample in new[] { HelloManifestPath, HelloModulePath })
+            foreach (var sample in new[] { Path.Combine(options.Repo, "samples", "hello", "warp.toml"), Path.Combine(options.Repo, "samples", "hello", "hello.wasm") })
             {
                 if (!File.Exists(sample))
                 {
@@ -377,7 +391,7 @@ internal static class Program
         private static void PrintSummary(BenchReport report)
         {
             Console.WriteLine();
-            Console.WriteLine("Summary (medians)");
+            Console.WriteLine($"Summary (medians; load average before {report.LoadAverageBefore}, after {report.LoadAverageAfter})");
             if (report.Throughput is { } t)
             {
                 Console.WriteLine($"  plain ASP.NET Core GET /hello: {t.PlainMedianRps:F0} req/s (p99 {t.PlainMedianP99Ms:F2} ms)");
@@ -396,6 +410,23 @@ internal static class Program
             if (report.Deploy is { } d)
             {
                 Console.WriteLine($"  deploy (cached module) → first 200: median {d.MedianMs:F2} ms, p90 {d.P90Ms:F2} ms, min {d.MinMs:F2}, max {d.MaxMs:F2} over {d.Runs} runs; PUT answered after {d.PutMedianMs:F2} ms (median); target ≤ {d.TargetMs} ms → {(d.MedianMs <= d.TargetMs ? "met" : "NOT met")}");
+            }
+        }
+
+        /// <summary>The 1, 5 and 15 minute load averages (Linux), to show how busy the shared machine was.</summary>
+        private static string LoadAverage()
+        {
+            try
+            {
+                return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+            }
+            catch (IOException)
+            {
+                return "unknown";
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return "unknown";
             }
         }
 
@@ -475,6 +506,10 @@ internal sealed class BenchReport
     public required string Command { get; init; }
 
     public required string Wrk { get; init; }
+
+    public required string LoadAverageBefore { get; init; }
+
+    public string? LoadAverageAfter { get; set; }
 
     public ThroughputReport? Throughput { get; set; }
 
