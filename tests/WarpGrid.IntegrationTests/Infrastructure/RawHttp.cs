@@ -1,0 +1,121 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace WarpGrid.IntegrationTests.Infrastructure;
+
+/// <summary>The head of an HTTP/1.1 response read off a raw socket.</summary>
+internal sealed record RawResponse(int Status, IReadOnlyDictionary<string, string> Headers, string Head);
+
+/// <summary>
+/// HTTP/1.1 over a raw socket, for requests HttpClient cannot make observable: a huge declared body whose early
+/// response must be read before (or instead of) sending the body.
+/// </summary>
+internal static class RawHttp
+{
+    private const int MaxHeadBytes = 64 * 1024;
+
+    /// <summary>
+    /// Sends a request head declaring <paramref name="contentLength"/> body bytes, sends none of them, and reads the
+    /// response head the server sends early.
+    /// </summary>
+    public static async Task<RawResponse> SendHeadOnlyAsync(int port, string method, string path, long contentLength, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token).ConfigureAwait(false);
+        var head = $"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/octet-stream\r\nContent-Length: {contentLength}\r\n\r\n";
+        await socket.SendAsync(Encoding.ASCII.GetBytes(head), SocketFlags.None, cts.Token).ConfigureAwait(false);
+        return await ReadHeadAsync(socket, cts.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Streams a chunked body of up to <paramref name="totalBytes"/> while reading the response concurrently; stops
+    /// sending as soon as the response head arrives or the server stops reading.
+    /// </summary>
+    public static async Task<RawResponse> SendChunkedAsync(int port, string method, string path, long totalBytes, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token).ConfigureAwait(false);
+        var head = $"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+        await socket.SendAsync(Encoding.ASCII.GetBytes(head), SocketFlags.None, cts.Token).ConfigureAwait(false);
+
+        using var sending = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
+        var reader = ReadHeadAsync(socket, cts.Token);
+        var writer = Task.Run(
+            async () =>
+            {
+                var chunk = new byte[256 * 1024];
+                var framed = Encoding.ASCII.GetBytes($"{chunk.Length:x}\r\n").Concat(chunk).Concat("\r\n"u8.ToArray()).ToArray();
+                try
+                {
+                    for (long sent = 0; sent < totalBytes && !reader.IsCompleted; sent += chunk.Length)
+                    {
+                        await socket.SendAsync(framed, SocketFlags.None, sending.Token).ConfigureAwait(false);
+                    }
+
+                    await socket.SendAsync("0\r\n\r\n"u8.ToArray(), SocketFlags.None, sending.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+                {
+                    // the server closed the connection after answering: expected
+                }
+            },
+            CancellationToken.None);
+
+        try
+        {
+            return await reader.ConfigureAwait(false);
+        }
+        finally
+        {
+            await sending.CancelAsync().ConfigureAwait(false);
+            await writer.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<RawResponse> ReadHeadAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[MaxHeadBytes];
+        var length = 0;
+        while (true)
+        {
+            var read = await socket.ReceiveAsync(buffer.AsMemory(length), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                throw new IOException($"the server closed the connection before a complete response head; got: {Encoding.ASCII.GetString(buffer, 0, length)}");
+            }
+
+            length += read;
+            var end = buffer.AsSpan(0, length).IndexOf("\r\n\r\n"u8);
+            if (end >= 0)
+            {
+                var text = Encoding.ASCII.GetString(buffer, 0, end);
+                var lines = text.Split("\r\n");
+                var statusParts = lines[0].Split(' ', 3);
+                if (statusParts.Length < 2 || !statusParts[0].StartsWith("HTTP/1.", StringComparison.Ordinal) || !int.TryParse(statusParts[1], out var status))
+                {
+                    throw new IOException("not an HTTP/1.x status line: " + lines[0]);
+                }
+
+                var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+                foreach (var line in lines.Skip(1))
+                {
+                    var colon = line.IndexOf(':', StringComparison.Ordinal);
+                    if (colon > 0)
+                    {
+                        headers[line[..colon].Trim()] = line[(colon + 1)..].Trim();
+                    }
+                }
+
+                return new RawResponse(status, headers, text);
+            }
+
+            if (length == buffer.Length)
+            {
+                throw new IOException("response head larger than " + MaxHeadBytes + " bytes");
+            }
+        }
+    }
+}
