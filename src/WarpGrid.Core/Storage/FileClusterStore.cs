@@ -105,10 +105,13 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
 
             var entries = ImmutableSortedDictionary.CreateBuilder<string, StoreEntry>(StringComparer.Ordinal);
             long snapshotRevision = LoadSnapshot(entries);
-            _watchHub = new WatchHub(options.WatchHistoryCapacity, options.WatchHistoryMaxBytes, options.WatchBufferCapacity, snapshotRevision);
-            var replayed = new List<StoreEvent>();
-            (long validLength, long fileLength, long revision) = ReplayLog(entries, snapshotRevision, replayed);
-            _watchHub.Publish(replayed);
+
+            // The changes replayed from the log seed the watch history (only as many as it can hold).
+            var replayed = new Queue<StoreEvent>();
+            (long validLength, long fileLength, long revision, long replayedCount) = ReplayLog(entries, snapshotRevision, replayed);
+            long historyFloor = replayed.TryPeek(out StoreEvent? oldest) ? oldest.Entry.ModRevision - 1 : Math.Max(revision, snapshotRevision);
+            _watchHub = new WatchHub(options.WatchHistoryCapacity, options.WatchHistoryMaxBytes, options.WatchBufferCapacity, historyFloor);
+            _watchHub.Publish([.. replayed]);
 
             _log = new FileStream(_logPath, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
             if (validLength < fileLength)
@@ -126,7 +129,7 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
                 _liveBytes += EntrySize(entry);
             }
 
-            Log.Opened(_logger, _directory, _state.Entries.Count, _state.Revision, snapshotRevision, replayed.Count);
+            Log.Opened(_logger, _directory, _state.Entries.Count, _state.Revision, snapshotRevision, replayedCount);
         }
         catch
         {
@@ -141,6 +144,21 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
             FullMode = BoundedChannelFullMode.Wait,
         });
         _writerTask = Task.Run(WriterLoopAsync);
+    }
+
+    /// <summary>
+    /// Opens the store on a thread-pool thread, so that replaying a large log does not block the caller.
+    /// Otherwise identical to the constructor.
+    /// </summary>
+    /// <param name="directory">The data directory; created if missing.</param>
+    /// <param name="options">Compaction and watch tuning; defaults when null.</param>
+    /// <param name="logger">Receives recovery, compaction and failure messages.</param>
+    /// <param name="cancellationToken">Cancels the open before it starts.</param>
+    public static Task<FileClusterStore> OpenAsync(
+        string directory, FileClusterStoreOptions? options = null, ILogger<FileClusterStore>? logger = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        return Task.Run(() => new FileClusterStore(directory, options ?? new FileClusterStoreOptions(), logger), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -222,14 +240,17 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
     /// <exception cref="ArgumentException">The key is invalid (see <see cref="GetAsync"/>).</exception>
     /// <exception cref="StoreConflictException">The key's mod revision differs from <paramref name="expectedModRevision"/>.</exception>
     /// <exception cref="ObjectDisposedException">The store has been disposed.</exception>
-    public async ValueTask<bool> DeleteAsync(string key, long? expectedModRevision = null, CancellationToken cancellationToken = default)
+    public ValueTask<bool> DeleteAsync(string key, long? expectedModRevision = null, CancellationToken cancellationToken = default)
     {
         ValidateKey(key);
         ValidateExpectedRevision(expectedModRevision);
         ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        long revision = await EnqueueAsync(new WriteRequest(RequestKind.Delete, key, [], expectedModRevision, cancellationToken)).ConfigureAwait(false);
-        return revision > 0;
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<bool>(cancellationToken);
+        }
+
+        return DeleteCoreAsync(new WriteRequest(RequestKind.Delete, key, [], expectedModRevision, cancellationToken));
     }
 
     /// <inheritdoc />
@@ -295,6 +316,8 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
             throw new IOException($"The data directory '{directory}' is in use by another process (its lock file '{path}' is held). Stop the other WarpGrid node or use a different directory.", ex);
         }
     }
+
+    private async ValueTask<bool> DeleteCoreAsync(WriteRequest request) => await EnqueueAsync(request).ConfigureAwait(false) > 0;
 
     private static void ValidateKey(string key)
     {
@@ -486,9 +509,10 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
     /// Replays the log into <paramref name="entries"/>. Returns the length of the valid prefix (anything after it is a
     /// torn tail for the caller to cut off), the file's length and the newest revision seen.
     /// </summary>
-    private (long ValidLength, long FileLength, long Revision) ReplayLog(
-        ImmutableSortedDictionary<string, StoreEntry>.Builder entries, long snapshotRevision, List<StoreEvent> replayed)
+    private (long ValidLength, long FileLength, long Revision, long ReplayedCount) ReplayLog(
+        ImmutableSortedDictionary<string, StoreEntry>.Builder entries, long snapshotRevision, Queue<StoreEvent> replayed)
     {
+        long replayedCount = 0;
         var info = new FileInfo(_logPath);
         if (!info.Exists || info.Length < StoreFileFormat.FileHeaderSize)
         {
@@ -498,7 +522,7 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
             }
 
             CreateEmptyLog();
-            return (StoreFileFormat.FileHeaderSize, StoreFileFormat.FileHeaderSize, snapshotRevision);
+            return (StoreFileFormat.FileHeaderSize, StoreFileFormat.FileHeaderSize, snapshotRevision, 0);
         }
 
         using var file = new FileStream(_logPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1024 * 1024, FileOptions.SequentialScan);
@@ -569,7 +593,7 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
                         throw new StoreCorruptedException(_logPath, offset, problem + ", and valid records follow it");
                     }
 
-                    return (offset, fileLength, revision);
+                    return (offset, fileLength, revision, replayedCount);
                 }
 
                 operations.Clear();
@@ -592,7 +616,13 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
                         continue; // already in the snapshot (a crash came between the snapshot's rename and the log reset)
                     }
 
-                    replayed.Add(Apply(entries, op));
+                    replayed.Enqueue(Apply(entries, op));
+                    if (replayed.Count > _options.WatchHistoryCapacity)
+                    {
+                        replayed.Dequeue();
+                    }
+
+                    replayedCount++;
                     revision = op.Revision;
                 }
 
@@ -604,7 +634,7 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
             ArrayPool<byte>.Shared.Return(payload);
         }
 
-        return (offset, fileLength, revision);
+        return (offset, fileLength, revision, replayedCount);
     }
 
     private static StoreEvent Apply(ImmutableSortedDictionary<string, StoreEntry>.Builder entries, LogOperation op)
@@ -918,7 +948,7 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
     private static partial class Log
     {
         [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "Opened cluster store in {Directory}: {KeyCount} keys at revision {Revision} (snapshot revision {SnapshotRevision}, {ReplayedCount} changes replayed from the log).")]
-        public static partial void Opened(ILogger logger, string directory, int keyCount, long revision, long snapshotRevision, int replayedCount);
+        public static partial void Opened(ILogger logger, string directory, int keyCount, long revision, long snapshotRevision, long replayedCount);
 
         [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "The log {Path} ends with an incomplete or damaged record at offset {Offset} (left by an interrupted write); dropping its last {DroppedBytes} bytes. No acknowledged write is lost.")]
         public static partial void TornTailTruncated(ILogger logger, string path, long offset, long droppedBytes);

@@ -43,10 +43,14 @@ public sealed class FileClusterStoreRecoveryTests : IDisposable
             append.Write(tail);
         }
 
-        await using (var store = new FileClusterStore(_dir.Path))
+        var logger = new RecordingLogger<FileClusterStore>();
+        await using (var store = new FileClusterStore(_dir.Path, logger))
         {
             await AssertHasAsync(store, 20);
             Assert.Equal(cleanLength, new FileInfo(_dir.LogFile).Length); // the tail was cut off
+            var warning = Assert.Single(logger.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+            Assert.Contains(_dir.LogFile, warning.Message, StringComparison.Ordinal);
+            Assert.Contains($"offset {cleanLength}", warning.Message, StringComparison.Ordinal);
             Assert.Equal(21, await store.PutAsync("after", Bytes("recovery")));
         }
 

@@ -264,6 +264,29 @@ public sealed class FileClusterStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task OpenAsync_OpensAndRecoversLikeTheConstructor()
+    {
+        await using (var store = await FileClusterStore.OpenAsync(_dir.Path))
+        {
+            await store.PutAsync("k", Bytes("v"));
+            await Assert.ThrowsAsync<IOException>(() => FileClusterStore.OpenAsync(_dir.Path));
+        }
+
+        await using var reopened = await FileClusterStore.OpenAsync(_dir.Path, new FileClusterStoreOptions());
+        Assert.Equal("v", Text(await reopened.GetAsync("k")));
+        Assert.Equal(_dir.Path, reopened.DirectoryPath);
+    }
+
+    [Fact]
+    public void InvalidOptions_AreRejectedNamingTheSetting()
+    {
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new FileClusterStore(_dir.Path, new FileClusterStoreOptions { WatchHistoryCapacity = 0 }));
+
+        Assert.Contains("WatchHistoryCapacity", ex.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_dir.Path, "wal.log")));
+    }
+
+    [Fact]
     public async Task SecondOpenOfSameDirectory_FailsWithClearMessage_UntilFirstIsDisposed()
     {
         var first = new FileClusterStore(_dir.Path);

@@ -201,6 +201,23 @@ public sealed class FileClusterStoreWatchTests : IDisposable
     }
 
     [Fact]
+    public async Task AfterReopen_LongLog_KeepsOnlyTheNewestChangesAsHistory()
+    {
+        var options = new FileClusterStoreOptions { WatchHistoryCapacity = 8 };
+        await using (var store = new FileClusterStore(_dir.Path, options))
+        {
+            await PutSequentiallyAsync(store, 30);
+        }
+
+        await using var reopened = new FileClusterStore(_dir.Path, options);
+
+        var ex = await Assert.ThrowsAsync<StoreCompactedException>(() => TakeAsync(reopened.WatchAsync("", 21, CancellationToken.None), 1));
+        Assert.Equal(22, ex.OldestAvailableRevision);
+        List<StoreEvent> events = await TakeAsync(reopened.WatchAsync("", 22, CancellationToken.None), 8);
+        Assert.Equal(Enumerable.Range(23, 8).Select(i => (long)i), events.Select(e => e.Entry.ModRevision));
+    }
+
+    [Fact]
     public async Task Watch_EndsWithObjectDisposed_WhenStoreIsDisposed()
     {
         var store = new FileClusterStore(_dir.Path);
