@@ -31,7 +31,7 @@ public static class Program
         }
 
         var config = ManualConfig.Create(DefaultConfig.Instance)
-            .WithArtifactsPath(Path.Combine(RepoPaths.Root, "BenchmarkDotNet.Artifacts"))
+            .WithArtifactsPath(ci ? Path.Combine(RepoPaths.Root, "BenchmarkDotNet.Artifacts", "ci") : Path.Combine(RepoPaths.Root, "BenchmarkDotNet.Artifacts"))
             .AddColumn(StatisticColumn.Median, StatisticColumn.P90);
         if (ci)
         {

@@ -115,6 +115,8 @@ internal static class Program
         private readonly HttpClient _http;
         private readonly ServerLauncher _launcher;
 
+        private static readonly TimeSpan DeleteAnswerTimeout = TimeSpan.FromSeconds(2);
+
         public Driver(DriverOptions options, string work)
         {
             _options = options;
@@ -280,6 +282,7 @@ internal static class Program
             var samples = new List<double>();
             var putSamples = new List<double>();
             var polls = new List<double>();
+            var deleteTimeouts = 0;
             double first = double.NaN;
             for (var run = 0; run <= _options.DeployRuns; run++)
             {
@@ -288,7 +291,7 @@ internal static class Program
                 var name = $"bench-{run:D3}";
                 var route = "/" + name;
                 var url = server.IngressBase + route;
-                using (var before = await ingress.GetAsync(url, cancellationToken).ConfigureAwait(false))
+                using (var before = await SendAsync(ingress, HttpMethod.Get, url, null, server, cancellationToken).ConfigureAwait(false))
                 {
                     if (before.StatusCode == HttpStatusCode.OK)
                     {
@@ -306,7 +309,7 @@ internal static class Program
                 form.Add(modulePart, "module", "hello.wasm");
 
                 var started = Stopwatch.GetTimestamp();
-                using (var put = await api.PutAsync($"{server.ApiBase}/v1/deployments/{name}", form, cancellationToken).ConfigureAwait(false))
+                using (var put = await SendAsync(api, HttpMethod.Put, $"{server.ApiBase}/v1/deployments/{name}", form, server, cancellationToken).ConfigureAwait(false))
                 {
                     if (put.StatusCode is not (HttpStatusCode.OK or HttpStatusCode.Created))
                     {
@@ -320,7 +323,7 @@ internal static class Program
                 while (true)
                 {
                     attempts++;
-                    using (var response = await ingress.GetAsync(url, cancellationToken).ConfigureAwait(false))
+                    using (var response = await SendAsync(ingress, HttpMethod.Get, url, null, server, cancellationToken).ConfigureAwait(false))
                     {
                         if (response.StatusCode == HttpStatusCode.OK)
                         {
@@ -341,12 +344,9 @@ internal static class Program
                 }
 
                 var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-                using (var delete = await api.DeleteAsync($"{server.ApiBase}/v1/deployments/{name}", cancellationToken).ConfigureAwait(false))
+                if (!await DeleteAsync(api, server, name, route, cancellationToken).ConfigureAwait(false))
                 {
-                    if (delete.StatusCode != HttpStatusCode.NoContent)
-                    {
-                        throw new InvalidOperationException($"DELETE /v1/deployments/{name} answered {(int)delete.StatusCode}, expected 204: {await ServerLauncher.BodyAsync(delete, cancellationToken).ConfigureAwait(false)}");
-                    }
+                    deleteTimeouts++;
                 }
 
                 if (run == 0)
@@ -373,8 +373,75 @@ internal static class Program
                 PutMedianMs = Stats.Median(putSamples),
                 MedianGets = Stats.Median(polls),
                 TargetMs = DeployTargetMs,
+                DeleteTimeouts = deleteTimeouts,
                 SamplesMs = samples,
             };
+        }
+
+        /// <summary>
+        /// Deletes a deployment between runs (not timed). Returns false when the DELETE did not answer within
+        /// <see cref="DeleteAnswerTimeout"/>: the request is then abandoned and the driver polls until the API and the
+        /// ingress both say 404, so that a slow or hung DELETE is reported without stalling the measurement.
+        /// </summary>
+        private async Task<bool> DeleteAsync(HttpClient api, Server server, string name, string route, CancellationToken cancellationToken)
+        {
+            var deploymentUrl = $"{server.ApiBase}/v1/deployments/{name}";
+            var started = Stopwatch.GetTimestamp();
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                timeout.CancelAfter(DeleteAnswerTimeout);
+                try
+                {
+                    using var delete = await api.DeleteAsync(deploymentUrl, timeout.Token).ConfigureAwait(false);
+                    if (delete.StatusCode != HttpStatusCode.NoContent)
+                    {
+                        throw new InvalidOperationException($"DELETE {deploymentUrl} answered {(int)delete.StatusCode}, expected 204: {await ServerLauncher.BodyAsync(delete, cancellationToken).ConfigureAwait(false)}");
+                    }
+
+                    return true;
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    Console.WriteLine($"    WARNING: DELETE {deploymentUrl} gave no answer within {DeleteAnswerTimeout.TotalSeconds:0} s; abandoned it, waiting for the deployment to be gone");
+                }
+            }
+
+            var deadline = started + (long)(_options.DeployTimeout.TotalSeconds * Stopwatch.Frequency);
+            while (true)
+            {
+                using var inApi = await SendAsync(api, HttpMethod.Get, deploymentUrl, null, server, cancellationToken).ConfigureAwait(false);
+                using var inIngress = await SendAsync(api, HttpMethod.Get, server.IngressBase + route, null, server, cancellationToken).ConfigureAwait(false);
+                if (inApi.StatusCode == HttpStatusCode.NotFound && inIngress.StatusCode == HttpStatusCode.NotFound)
+                {
+                    return false;
+                }
+
+                if (Stopwatch.GetTimestamp() > deadline)
+                {
+                    throw new TimeoutException($"{name} was still there {_options.DeployTimeout.TotalSeconds:0.#} s after its DELETE (API {(int)inApi.StatusCode}, ingress {(int)inIngress.StatusCode})");
+                }
+
+                await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        /// <summary>Sends one request; a timeout or a transport error becomes an exception naming the request and showing warpd's last log lines.</summary>
+        private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpMethod method, string url, HttpContent? content, Server server, CancellationToken cancellationToken)
+        {
+            var request = new HttpRequestMessage(method, url) { Content = content };
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                return await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"{method} {url} got no answer within {client.Timeout.TotalSeconds:0} s; last lines of {server.Process.LogPath}:\n{server.Process.Tail()}", ex);
+            }
+            catch (HttpRequestException ex)
+            {
+                throw new InvalidOperationException($"{method} {url} failed after {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms: {ex.Message}; last lines of {server.Process.LogPath}:\n{server.Process.Tail()}", ex);
+            }
         }
 
         private static HttpClient NewClient() => new(new SocketsHttpHandler
@@ -410,6 +477,10 @@ internal static class Program
             if (report.Deploy is { } d)
             {
                 Console.WriteLine($"  deploy (cached module) → first 200: median {d.MedianMs:F2} ms, p90 {d.P90Ms:F2} ms, min {d.MinMs:F2}, max {d.MaxMs:F2} over {d.Runs} runs; PUT answered after {d.PutMedianMs:F2} ms (median); target ≤ {d.TargetMs} ms → {(d.MedianMs <= d.TargetMs ? "met" : "NOT met")}");
+                if (d.DeleteTimeouts > 0)
+                {
+                    Console.WriteLine($"  WARNING: {d.DeleteTimeouts} of {d.Runs + 1} DELETEs gave no answer within {DeleteAnswerTimeout.TotalSeconds:0} s (the deployments were gone nonetheless)");
+                }
             }
         }
 
@@ -493,6 +564,9 @@ internal sealed class DeployReport
     public double MedianGets { get; init; }
 
     public double TargetMs { get; init; }
+
+    /// <summary>DELETEs that did not answer within the delete timeout (the deployment was then confirmed gone by polling).</summary>
+    public int DeleteTimeouts { get; init; }
 
     public required IReadOnlyList<double> SamplesMs { get; init; }
 }

@@ -39,6 +39,7 @@ public sealed class DeploymentRegistry
     private readonly Lock _lock = new();
     private ImmutableDictionary<string, ActiveDeployment> _active = ImmutableDictionary.Create<string, ActiveDeployment>(StringComparer.Ordinal);
     private ImmutableList<(string Name, long Revision, TaskCompletionSource<ActiveDeployment?> Done)> _waiters = [];
+    private ImmutableDictionary<string, long> _removedAt = ImmutableDictionary.Create<string, long>(StringComparer.Ordinal);
     private long _version;
 
     /// <summary>Raised after every change, on the thread that made it.</summary>
@@ -60,6 +61,7 @@ public sealed class DeploymentRegistry
         lock (_lock)
         {
             _active = _active.SetItem(deployment.Name, deployment);
+            _removedAt = _removedAt.Remove(deployment.Name);
             _version++;
             Complete(deployment.Name, deployment.Record.Revision, deployment);
         }
@@ -75,6 +77,7 @@ public sealed class DeploymentRegistry
         {
             _active.TryGetValue(name, out removed);
             _active = _active.Remove(name);
+            _removedAt = _removedAt.SetItem(name, revision);
             _version++;
             Complete(name, revision, null);
         }
@@ -95,6 +98,11 @@ public sealed class DeploymentRegistry
             if (_active.TryGetValue(name, out var current) && current.Record.Revision >= revision)
             {
                 return current;
+            }
+
+            if (current is null && _removedAt.TryGetValue(name, out var removedAt) && removedAt >= revision)
+            {
+                return null;
             }
 
             done = new TaskCompletionSource<ActiveDeployment?>(TaskCreationOptions.RunContinuationsAsynchronously);
