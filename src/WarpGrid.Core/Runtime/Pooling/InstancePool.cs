@@ -98,7 +98,7 @@ public sealed partial class InstancePool : IAsyncDisposable
     {
         if (Settings.MinInstances == 0)
         {
-            using var probe = CreateSandbox(out _);
+            using var probe = CreateSandbox(null);
             return;
         }
 
@@ -278,7 +278,7 @@ public sealed partial class InstancePool : IAsyncDisposable
         {
             var id = Settings.Deployment + "-" + Interlocked.Increment(ref _nextId).ToString("x4", System.Globalization.CultureInfo.InvariantCulture);
             var slot = new Slot(id, this, _runtime.TimeProvider.GetUtcNow());
-            slot.Sandbox = CreateSandbox(out _);
+            slot.Sandbox = CreateSandbox(null);
             lock (_lock)
             {
                 _slots[id] = slot;
@@ -293,9 +293,10 @@ public sealed partial class InstancePool : IAsyncDisposable
         }
     }
 
-    private Sandbox CreateSandbox(out GuestContext context)
+    private Sandbox CreateSandbox(GuestContext? reuse)
     {
-        context = new GuestContext { MaxStderrBytes = _runtime.Options.MaxStderrBytesPerRequest, Time = _runtime.TimeProvider };
+        var context = reuse ?? new GuestContext { MaxStderrBytes = _runtime.Options.MaxStderrBytesPerRequest, Time = _runtime.TimeProvider };
+        context.Memory = null;
         var store = new Store(_runtime.Engine.Engine, context);
         try
         {
@@ -421,6 +422,7 @@ public sealed partial class InstancePool : IAsyncDisposable
         var old = slot.Sandbox;
         slot.Sandbox = null;
         old?.Dispose();
+        var context = old?.Context;
 
         bool closed;
         lock (_lock)
@@ -442,7 +444,7 @@ public sealed partial class InstancePool : IAsyncDisposable
 
         try
         {
-            slot.Sandbox = CreateSandbox(out _);
+            slot.Sandbox = CreateSandbox(context);
         }
         catch (WasmtimeException ex)
         {

@@ -68,7 +68,7 @@ public sealed class WagiRequest
                 contentType = value;
             }
 
-            context.AddEnvironment(HeaderVariable(name), value);
+            context.AddHeaderVariable(name, value);
         }
 
         context.AddEnvironment("GATEWAY_INTERFACE", "CGI/1.1");
@@ -80,14 +80,14 @@ public sealed class WagiRequest
         context.AddEnvironment("X_RAW_PATH_INFO", RawPathInfo);
         context.AddEnvironment("QUERY_STRING", QueryString);
         context.AddEnvironment("SERVER_NAME", ServerName);
-        context.AddEnvironment("SERVER_PORT", ServerPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        context.AddEnvironment("SERVER_PORT", ServerPort);
         context.AddEnvironment("SERVER_PROTOCOL", Protocol);
         context.AddEnvironment("REMOTE_ADDR", RemoteAddress);
         context.AddEnvironment("REMOTE_HOST", RemoteAddress);
         context.AddEnvironment("AUTH_TYPE", string.Empty);
         context.AddEnvironment("REMOTE_USER", string.Empty);
         context.AddEnvironment("CONTENT_TYPE", contentType ?? string.Empty);
-        context.AddEnvironment("CONTENT_LENGTH", Body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        context.AddEnvironment("CONTENT_LENGTH", Body.Length);
         context.AddEnvironment("X_FULL_URL", FullUrl);
         context.AddEnvironment("X_MATCHED_ROUTE", MatchedRoute);
 

@@ -84,10 +84,32 @@ public sealed class GuestContext
     }
 
     /// <summary>Adds one environment variable (<c>name=value</c>).</summary>
-    public void AddEnvironment(string name, string value) => Append(ref _env, ref _envLength, ref _envCount, name, value);
+    public void AddEnvironment(string name, string value) => Append(ref _env, ref _envLength, ref _envCount, name, value.AsSpan());
+
+    /// <summary>Adds one environment variable with an integer value.</summary>
+    public void AddEnvironment(string name, long value)
+    {
+        Span<char> digits = stackalloc char[20];
+        value.TryFormat(digits, out var written, provider: System.Globalization.CultureInfo.InvariantCulture);
+        Append(ref _env, ref _envLength, ref _envCount, name, digits[..written]);
+    }
+
+    /// <summary>Adds the CGI variable of a request header: <c>HTTP_</c> + the name upper-cased with '-' as '_'.</summary>
+    public void AddHeaderVariable(string headerName, string value)
+    {
+        Span<char> name = headerName.Length <= 128 ? stackalloc char[headerName.Length + 5] : new char[headerName.Length + 5];
+        "HTTP_".CopyTo(name);
+        for (var i = 0; i < headerName.Length; i++)
+        {
+            var c = headerName[i];
+            name[i + 5] = c == '-' ? '_' : char.ToUpperInvariant(c);
+        }
+
+        Append(ref _env, ref _envLength, ref _envCount, name, value);
+    }
 
     /// <summary>Adds one command-line argument.</summary>
-    public void AddArgument(string value) => Append(ref _args, ref _argLength, ref _argCount, value, null);
+    public void AddArgument(string value) => Append(ref _args, ref _argLength, ref _argCount, value, default, separator: false);
 
     /// <summary>The environment as <c>name=value</c> strings (for diagnostics and tests).</summary>
     public IEnumerable<string> Environment()
@@ -166,9 +188,9 @@ public sealed class GuestContext
         _stderrLength = 0;
     }
 
-    private static void Append(ref byte[] buffer, ref int length, ref int count, string first, string? second)
+    private static void Append(ref byte[] buffer, ref int length, ref int count, ReadOnlySpan<char> first, ReadOnlySpan<char> second, bool separator = true)
     {
-        var needed = Encoding.UTF8.GetByteCount(first) + (second is null ? 0 : 1 + Encoding.UTF8.GetByteCount(second)) + 1;
+        var needed = Encoding.UTF8.GetByteCount(first) + (separator ? 1 + Encoding.UTF8.GetByteCount(second) : 0) + 1;
         if (buffer.Length < length + needed)
         {
             Array.Resize(ref buffer, Math.Max(buffer.Length * 2, Math.Max(512, length + needed)));
@@ -176,7 +198,7 @@ public sealed class GuestContext
 
         var span = buffer.AsSpan(length);
         var written = Encoding.UTF8.GetBytes(first, span);
-        if (second is not null)
+        if (separator)
         {
             span[written++] = (byte)'=';
             written += Encoding.UTF8.GetBytes(second, span[written..]);
