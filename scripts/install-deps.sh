@@ -2,7 +2,9 @@
 # Installs the guest toolchains and test tools WarpGrid's tests need:
 #   apt: clang-14, lld, libclang-rt-14-dev-wasm32, wasi-libc (C -> wasm32-wasi),
 #        wabt (wat2wasm, wasm-validate, wasm-objdump), binaryen (wasm-opt),
-#        wrk, hey (load generators)
+#        wrk, hey (load generators),
+#        docker-registry (CNCF distribution 2.8, the OCI registry the OCI client tests run),
+#        apache2-utils (htpasswd -Bbn, the bcrypt file for the registry's basic auth)
 #   npm: Zig 0.11 into $REPO/.tools/node_modules (binary linked at $REPO/.tools/bin/zig)
 # Idempotent: checks what is present first; runs apt-get update only when a
 # package is missing. Works as root, or via sudo otherwise.
@@ -26,7 +28,7 @@ else
 fi
 
 # ---- apt packages -----------------------------------------------------------
-APT_PKGS=(clang-14 lld libclang-rt-14-dev-wasm32 wasi-libc wabt binaryen wrk hey)
+APT_PKGS=(clang-14 lld libclang-rt-14-dev-wasm32 wasi-libc wabt binaryen wrk hey docker-registry apache2-utils)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
