@@ -17,6 +17,11 @@ scripts=(
   samples/hello/build.sh
   samples/hello-zig/build.sh
   samples/echo-wat/build.sh
+  samples/hello-cpp/build.sh
+  samples/hello-rust/build.sh
+  samples/hello-go/build.sh
+  samples/hello-ts/build.sh
+  samples/hello-js/build.sh
   tests/guests/build.sh
 )
 
@@ -28,7 +33,9 @@ done
 # Every module must be a WASI preview 1 command: imports only from
 # wasi_snapshot_preview1, and `_start` exported.
 for w in samples/hello/hello.wasm samples/hello-zig/hello-zig.wasm \
-         samples/echo-wat/echo-wat.wasm tests/guests/testbed.wasm; do
+         samples/echo-wat/echo-wat.wasm tests/guests/testbed.wasm \
+         samples/hello-cpp/hello-cpp.wasm samples/hello-rust/hello-rust.wasm \
+         samples/hello-go/hello-go.wasm samples/hello-ts/hello-ts.wasm; do
   f="$REPO/$w"
   bad="$(wasm-objdump -x -j Import "$f" | grep ' <- ' | grep -v ' <- wasi_snapshot_preview1\.' || true)"
   [ -z "$bad" ] || { echo "build-guests: $w has non-WASI imports:" >&2; echo "$bad" >&2; exit 1; }

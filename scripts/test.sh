@@ -6,6 +6,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
 bash scripts/install-deps.sh
+bash scripts/install-toolchains.sh
 bash scripts/build-guests.sh
 dotnet build WarpGrid.sln -c Release
 dotnet test WarpGrid.sln -c Release --no-build --logger "console;verbosity=normal" "$@"

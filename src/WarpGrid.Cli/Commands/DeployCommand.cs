@@ -1,0 +1,167 @@
+using System.CommandLine;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using WarpGrid.Cli.Build;
+using WarpGrid.Cli.Node;
+using WarpGrid.Core.Manifest;
+
+namespace WarpGrid.Cli.Commands;
+
+/// <summary><c>warp deploy &lt;dir|reference&gt; [--node URL] [--manifest FILE] [--json]</c>.</summary>
+internal static partial class DeployCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var target = CommandHelpers.NoOptionLikeValues(new Argument<string>("target") { Description = "A package directory (packed first when its output is missing or stale), or an OCI reference such as 127.0.0.1:5000/hello:1.0 that the node pulls." });
+        var node = CommandHelpers.NodeOption();
+        var manifestOption = new Option<string?>("--manifest") { Description = "With a reference: the warp.toml to send (default ./warp.toml, else a default manifest named after the repository).", HelpName = "FILE" };
+        var json = CommandHelpers.JsonOption();
+        var command = new Command("deploy", "Create or update a deployment on a node (PUT /v1/deployments/{name}).") { target, node, manifestOption, json };
+        CommandHelpers.SetAction(command, context, json, async (parse, cancellationToken) =>
+        {
+            var value = parse.GetValue(target)!;
+            using var client = NodeClient.Create(context, parse.GetValue(node));
+            string name;
+            MultipartFormDataContent form;
+            PackResult? pack = null;
+            var isDirectory = Directory.Exists(value) || (File.Exists(value) && Path.GetFileName(value) == ManifestParser.DefaultFileName);
+            if (isDirectory)
+            {
+                pack = await Packer.PackAsync(context, value, null, null, BuildPolicy.IfStale, cancellationToken).ConfigureAwait(false);
+                name = pack.Manifest.Package.Name;
+                if (!parse.GetValue(json))
+                {
+                    PackCommand.WriteHuman(context, pack);
+                }
+
+                form = new MultipartFormDataContent
+                {
+                    { Text(pack.ManifestText, "application/toml"), "manifest", ManifestParser.DefaultFileName },
+                    { Bytes(pack.Wasm, "application/wasm"), "module", Path.GetFileName(pack.WasmPath) },
+                };
+            }
+            else if (ReferenceRegex().IsMatch(value))
+            {
+                (name, var manifestText) = await ManifestForReferenceAsync(value, parse.GetValue(manifestOption), cancellationToken).ConfigureAwait(false);
+                form = new MultipartFormDataContent
+                {
+                    { Text(manifestText, "application/toml"), "manifest", ManifestParser.DefaultFileName },
+                    { new StringContent(value, Encoding.UTF8), "reference" },
+                };
+            }
+            else
+            {
+                throw new CliFailure(ExitCodes.Invalid, "not_found", $"'{value}' is neither a directory nor an OCI reference",
+                    "pass a package directory (holding warp.toml) or a reference like 127.0.0.1:5000/hello:1.0");
+            }
+
+            using (form)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Put, "v1/deployments/" + Uri.EscapeDataString(name)) { Content = form };
+                var (status, body) = await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
+                var created = status == HttpStatusCode.Created;
+                if (parse.GetValue(json))
+                {
+                    context.WriteJson(new JsonObject
+                    {
+                        ["ok"] = true,
+                        ["node"] = client.BaseUri.ToString(),
+                        ["created"] = created,
+                        ["reference"] = isDirectory ? null : value,
+                        ["pack"] = pack is null ? null : PackCommand.ToJson(pack),
+                        ["deployment"] = body?.DeepClone(),
+                    });
+                }
+                else
+                {
+                    var d = body as JsonObject;
+                    context.Out.WriteLine($"{(created ? "created" : "updated")} deployment {name} {d?["version"]} on {client.BaseUri} (revision {d?["revision"]}): {d?["status"]}");
+                    context.Out.WriteLine($"  route     {d?["host"]?.ToString() ?? string.Empty}{d?["route"]}");
+                    context.Out.WriteLine($"  digest    {d?["digest"]}");
+                    if (d?["message"] is { } message)
+                    {
+                        context.Out.WriteLine($"  message   {message}");
+                    }
+                }
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static async Task<(string Name, string Manifest)> ManifestForReferenceAsync(string reference, string? manifestOption, CancellationToken cancellationToken)
+    {
+        var path = manifestOption ?? (File.Exists(ManifestParser.DefaultFileName) ? ManifestParser.DefaultFileName : null);
+        if (path is not null)
+        {
+            if (!File.Exists(path))
+            {
+                throw new CliFailure(ExitCodes.Invalid, "manifest_missing", $"{path} does not exist", "pass --manifest with the warp.toml to deploy the reference with");
+            }
+
+            var text = await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false);
+            var parsed = ManifestParser.Parse(text, path);
+            if (!parsed.Success)
+            {
+                throw new CliFailure(ExitCodes.Invalid, "manifest_invalid", $"{path} has {parsed.Errors.Count} error(s)", "fix them and deploy again",
+                    [.. parsed.Errors.Select(e => new ErrorItem(e.Message, e.Field, e.File, e.Line, e.Column))]);
+            }
+
+            return (parsed.Manifest!.Package.Name, text);
+        }
+
+        // No manifest: every default, named after the last repository segment (127.0.0.1:5000/team/hello:1.0 -> hello).
+        var match = ReferenceRegex().Match(reference);
+        var repository = match.Groups["repo"].Value;
+        var name = repository[(repository.LastIndexOf('/') + 1)..];
+        if (!ManifestRulesProxy.IsValidName(name))
+        {
+            throw new CliFailure(ExitCodes.Invalid, "manifest_missing", $"no warp.toml here and '{name}' is not a valid deployment name", "pass --manifest FILE");
+        }
+
+        var manifest = WarpManifest.CreateDefault(name);
+        var tag = match.Groups["tag"].Success ? match.Groups["tag"].Value : null;
+        if (tag is not null && SemverRegex().IsMatch(tag))
+        {
+            manifest = manifest with { Package = manifest.Package with { Version = tag } };
+        }
+
+        return (name, ManifestWriter.ToToml(manifest));
+    }
+
+    private static ByteArrayContent Bytes(byte[] bytes, string mediaType)
+    {
+        var content = new ByteArrayContent(bytes);
+        content.Headers.ContentType = new MediaTypeHeaderValue(mediaType);
+        return content;
+    }
+
+    private static StringContent Text(string text, string mediaType) => new(text, Encoding.UTF8, mediaType);
+
+    /// <summary>registry[:port]/repository[:tag][@sha256:hex] with a registry host (has a dot, a port, or is localhost).</summary>
+    [GeneratedRegex(@"^(?<registry>(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+|\[[0-9a-fA-F:]+\])(?::\d+)?|[a-zA-Z0-9-]+:\d+)/(?<repo>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)(?::(?<tag>[A-Za-z0-9_][A-Za-z0-9._-]{0,127}))?(?:@(?<digest>sha256:[a-f0-9]{64}))?$")]
+    private static partial Regex ReferenceRegex();
+
+    [GeneratedRegex(@"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")]
+    private static partial Regex SemverRegex();
+
+    private static class ManifestRulesProxy
+    {
+        public static bool IsValidName(string name)
+        {
+            try
+            {
+                WarpManifest.CreateDefault(name);
+                return true;
+            }
+            catch (ArgumentException)
+            {
+                return false;
+            }
+        }
+    }
+}

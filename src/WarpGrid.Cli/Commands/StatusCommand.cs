@@ -1,0 +1,76 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using WarpGrid.Cli.Node;
+
+namespace WarpGrid.Cli.Commands;
+
+/// <summary><c>warp status [name] [--node URL] [--json]</c>.</summary>
+internal static class StatusCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var name = CommandHelpers.NoOptionLikeValues(new Argument<string?>("name") { Description = "A deployment name; all deployments when omitted.", Arity = ArgumentArity.ZeroOrOne });
+        var node = CommandHelpers.NodeOption();
+        var json = CommandHelpers.JsonOption();
+        var command = new Command("status", "Show deployments on a node: name, version, status, route, instances, requests, faults.") { name, node, json };
+        CommandHelpers.SetAction(command, context, json, async (parse, cancellationToken) =>
+        {
+            using var client = NodeClient.Create(context, parse.GetValue(node));
+            var one = parse.GetValue(name);
+            using var request = new HttpRequestMessage(HttpMethod.Get, one is null ? "v1/deployments" : "v1/deployments/" + Uri.EscapeDataString(one));
+            var (_, body) = await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            var rows = one is null ? (body as JsonArray)?.OfType<JsonObject>().ToList() ?? [] : body is JsonObject single ? [single] : [];
+            if (parse.GetValue(json))
+            {
+                var document = new JsonObject { ["ok"] = true, ["node"] = client.BaseUri.ToString() };
+                if (one is null)
+                {
+                    document["deployments"] = new JsonArray([.. rows.Select(r => (JsonNode)r.DeepClone())]);
+                }
+                else
+                {
+                    document["deployment"] = body?.DeepClone();
+                }
+
+                context.WriteJson(document);
+                return ExitCodes.Ok;
+            }
+
+            if (rows.Count == 0)
+            {
+                context.Out.WriteLine($"no deployments on {client.BaseUri} (deploy one with: warp deploy <dir>)");
+                return ExitCodes.Ok;
+            }
+
+            string[] header = ["NAME", "VERSION", "STATUS", "ROUTE", "LIVE/BUSY", "REQUESTS", "FAULTS"];
+            var table = rows.Select(r => new[]
+            {
+                r["name"]?.ToString() ?? "?",
+                r["version"]?.ToString() ?? "?",
+                r["status"]?.ToString() ?? "?",
+                (r["host"]?.ToString() ?? string.Empty) + r["route"],
+                r["instances"] is JsonObject i ? $"{i["live"]}/{i["busy"]}" : "-",
+                r["instances"]?["requests"]?.ToString() ?? "-",
+                r["instances"]?["faults"]?.ToString() ?? "-",
+            }).ToList();
+            WriteTable(context.Out, header, table);
+            foreach (var r in rows.Where(r => r["message"] is not null))
+            {
+                context.Out.WriteLine($"{r["name"]}: {r["message"]}");
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    internal static void WriteTable(TextWriter output, string[] header, IReadOnlyList<string[]> rows)
+    {
+        var widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
+        output.WriteLine(string.Join("  ", header.Select((h, i) => h.PadRight(widths[i]))).TrimEnd());
+        foreach (var row in rows)
+        {
+            output.WriteLine(string.Join("  ", row.Select((c, i) => c.PadRight(widths[i]))).TrimEnd());
+        }
+    }
+}

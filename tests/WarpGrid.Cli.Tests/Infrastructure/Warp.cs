@@ -1,0 +1,41 @@
+using System.Text.Json;
+
+namespace WarpGrid.Cli.Tests.Infrastructure;
+
+/// <summary>The outcome of one <c>warp</c> run.</summary>
+internal sealed record CliRun(int ExitCode, string Stdout, string Stderr)
+{
+    public JsonElement Json
+    {
+        get
+        {
+            using var document = JsonDocument.Parse(Stdout);
+            return document.RootElement.Clone();
+        }
+    }
+
+    public override string ToString() => $"exit {ExitCode}\n--- stdout ---\n{Stdout}\n--- stderr ---\n{Stderr}";
+}
+
+/// <summary>Runs the real <c>warp</c> entry point in-process with captured output.</summary>
+internal static class Warp
+{
+    public static async Task<CliRun> RunAsync(params string[] args) => await RunAsync(null, args).ConfigureAwait(false);
+
+    public static async Task<CliRun> RunAsync(IReadOnlyDictionary<string, string?>? environment, params string[] args)
+    {
+        var env = new Dictionary<string, string?>(StringComparer.Ordinal) { ["WARP_TOOLS"] = Repo.Tools, ["WARP_NODE"] = null };
+        if (environment is not null)
+        {
+            foreach (var (key, value) in environment)
+            {
+                env[key] = value;
+            }
+        }
+
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var code = await WarpCli.RunAsync(args, new CliContext(stdout, stderr, env)).ConfigureAwait(false);
+        return new CliRun(code, stdout.ToString(), stderr.ToString());
+    }
+}
