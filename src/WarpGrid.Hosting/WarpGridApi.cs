@@ -152,7 +152,7 @@ public static class WarpGridApplicationExtensions
         ApplyResult result;
         try
         {
-            result = await manager.ApplyAsync(body!.Manifest, body.Module, body.Digest, name, cancellationToken).ConfigureAwait(false);
+            result = await manager.ApplyAsync(body!.Manifest, body.Module, body.Digest, body.Reference, name, cancellationToken).ConfigureAwait(false);
         }
         catch (DeploymentValidationException ex)
         {
@@ -161,6 +161,10 @@ public static class WarpGridApplicationExtensions
         catch (DeploymentConflictException ex)
         {
             return Problem(409, "conflict", "Conflict", ex.Message);
+        }
+        catch (DeploymentSourceUnavailableException ex)
+        {
+            return Problem(502, "registry_unavailable", "Registry unavailable", ex.Message);
         }
 
         ActiveDeployment? active;
@@ -196,6 +200,8 @@ internal sealed record DeploymentView(
     long Generation,
     long Revision,
     string Digest,
+    string? Reference,
+    string? ManifestDigest,
     string Trigger,
     string Route,
     string? Host,
@@ -219,6 +225,8 @@ internal sealed record DeploymentView(
             active.Record.Generation,
             active.Record.Revision,
             active.Record.Digest,
+            active.Record.Reference,
+            active.Record.ManifestDigest,
             m.Runtime.Trigger.ToString().ToLowerInvariant(),
             m.Runtime.Route,
             m.Runtime.Host,
@@ -236,9 +244,9 @@ internal sealed record DeploymentView(
 }
 
 /// <summary>The body of a create/update request.</summary>
-internal sealed record DeploymentRequestBody(string Manifest, ReadOnlyMemory<byte>? Module, string? Digest)
+internal sealed record DeploymentRequestBody(string Manifest, ReadOnlyMemory<byte>? Module, string? Digest, string? Reference = null)
 {
-    private const string Usage = "send multipart/form-data with a part 'manifest' (the warp.toml text) and a part 'module' (the .wasm file, or a .wat file), or a part 'digest' naming a module this node already stores; or application/json {\"manifest\": \"...\", \"module\": \"<base64>\" | \"digest\": \"sha256:...\"}";
+    private const string Usage = "send multipart/form-data with a part 'manifest' (the warp.toml text) and a part 'module' (the .wasm file, or a .wat file), or a part 'digest' naming a module this node already stores, or a part 'reference' naming an OCI artifact (registry:5000/repo:tag); or application/json {\"manifest\": \"...\", \"module\": \"<base64>\" | \"digest\": \"sha256:...\"}";
 
     public static async Task<(DeploymentRequestBody? Body, IResult? Error)> ReadAsync(HttpRequest request, long maxModuleBytes, CancellationToken cancellationToken)
     {
@@ -284,7 +292,8 @@ internal sealed record DeploymentRequestBody(string Manifest, ReadOnlyMemory<byt
             }
 
             var digest = form.TryGetValue("digest", out var digestField) ? digestField.ToString() : null;
-            return (new DeploymentRequestBody(manifest, module, string.IsNullOrEmpty(digest) ? null : digest), null);
+            var reference = form.TryGetValue("reference", out var referenceField) ? referenceField.ToString() : null;
+            return (new DeploymentRequestBody(manifest, module, string.IsNullOrEmpty(digest) ? null : digest, string.IsNullOrEmpty(reference) ? null : reference), null);
         }
 
         if (request.HasJsonContentType())
@@ -334,7 +343,18 @@ internal sealed record DeploymentRequestBody(string Manifest, ReadOnlyMemory<byt
                     digest = digestElement.GetString();
                 }
 
-                return (new DeploymentRequestBody(manifest.GetString()!, module, digest), null);
+                string? reference = null;
+                if (root.TryGetProperty("reference", out var referenceElement))
+                {
+                    if (referenceElement.ValueKind != JsonValueKind.String)
+                    {
+                        return (null, Bad("reference", "'reference' must be a string like registry:5000/repo:tag"));
+                    }
+
+                    reference = referenceElement.GetString();
+                }
+
+                return (new DeploymentRequestBody(manifest.GetString()!, module, digest, reference), null);
             }
         }
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using WarpGrid.Core.Deployments;
+using WarpGrid.Core.Oci;
 using WarpGrid.Core.Runtime;
 using WarpGrid.Core.Storage;
 using WarpGrid.Hosting;
@@ -38,6 +39,11 @@ public static class WarpGridServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WarpGridNodeOptions>, WarpGridNodeOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WasmRuntimeOptions>, WasmRuntimeOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<OciClientOptions>().BindConfiguration("WarpGrid:Oci");
+        services.TryAddSingleton(sp => new OciRegistryClient(
+            sp.GetRequiredService<IOptions<OciClientOptions>>().Value,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<OciRegistryClient>(),
+            sp.GetRequiredService<TimeProvider>()));
 
         services.TryAddSingleton(sp =>
         {
@@ -62,7 +68,8 @@ public static class WarpGridServiceCollectionExtensions
             sp.GetRequiredService<IBlobStore>(),
             sp.GetRequiredService<WasmNodeRuntime>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<DeploymentManager>>()));
+            sp.GetRequiredService<ILogger<DeploymentManager>>(),
+            sp.GetRequiredService<OciRegistryClient>()));
         services.TryAddSingleton(sp => new DeploymentController(
             sp.GetRequiredService<IClusterStore>(),
             sp.GetRequiredService<IBlobStore>(),

@@ -161,16 +161,11 @@ public sealed class DeployTests(Warpd warpd) : IClassFixture<Warpd>
     }
 
     [Fact]
-    public async Task Deploy_of_a_reference_sends_it_to_the_node()
+    public async Task Deploy_of_an_unreachable_reference_is_reported_by_the_node()
     {
-        // The node side of references is built separately: whatever it answers, warp must send the request and
-        // report the answer (2xx, or a problem with exit 5), never fail locally.
-        var run = await Warp.RunAsync("deploy", "127.0.0.1:5999/team/hello-ref:1.2.3", "--node", warpd.ApiUrl, "--json");
-        Assert.True(run.ExitCode is 0 or 5, run.ToString());
+        var run = await Warp.RunAsync("deploy", "127.0.0.1:1/team/hello-ref:1.2.3", "--node", warpd.ApiUrl, "--json");
+        Assert.True(run.ExitCode == 5, run.ToString());
         using var document = JsonDocument.Parse(run.Stdout);
-        if (run.ExitCode == 5)
-        {
-            Assert.Equal("node_rejected", document.RootElement.GetProperty("error").GetProperty("code").GetString());
-        }
+        Assert.Equal("node_rejected", document.RootElement.GetProperty("error").GetProperty("code").GetString());
     }
 }

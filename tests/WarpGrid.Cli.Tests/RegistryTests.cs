@@ -120,4 +120,40 @@ public sealed class RegistryTests : IAsyncLifetime
         var bad = await Warp.RunAsync("pull", "not a reference");
         Assert.Equal(1, bad.ExitCode);
     }
+
+    [Fact]
+    public async Task A_node_deploys_a_pushed_reference_and_pins_its_digest()
+    {
+        var dir = Samples.CopyTo("hello", _dir.Path);
+        var push = await Warp.RunAsync("push", $"127.0.0.1:{_port}/demo/hello:1.0", dir, "--json");
+        Assert.True(push.ExitCode == 0, push.ToString());
+        var manifestDigest = push.Json.GetProperty("digest").GetString();
+
+        var warpd = new Warpd();
+        await warpd.InitializeAsync();
+        try
+        {
+            await DeployAndCheckAsync(warpd, dir, manifestDigest);
+        }
+        finally
+        {
+            await warpd.DisposeAsync();
+        }
+    }
+
+    private async Task DeployAndCheckAsync(Warpd warpd, string dir, string? manifestDigest)
+    {
+        var deploy = await Warp.RunAsync("deploy", $"127.0.0.1:{_port}/demo/hello:1.0", "--manifest", Path.Combine(dir, "warp.toml"), "--node", warpd.ApiUrl, "--json");
+        Assert.True(deploy.ExitCode == 0, deploy.ToString() + warpd.Tail);
+
+        var (status, body) = await warpd.GetUntilOkAsync("hello", TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("Hello from WarpGrid!\n", body);
+
+        using var api = new HttpClient();
+        var view = System.Text.Json.JsonDocument.Parse(await api.GetStringAsync($"{warpd.ApiUrl}/v1/deployments/hello")).RootElement;
+        Assert.Equal(manifestDigest, view.GetProperty("manifestDigest").GetString());
+        Assert.Equal($"127.0.0.1:{_port}/demo/hello:1.0", view.GetProperty("reference").GetString());
+        Assert.Equal("sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(dir, "hello.wasm")))), view.GetProperty("digest").GetString());
+    }
 }

@@ -29,3 +29,6 @@ public sealed class DeploymentNotFoundException(string name) : Exception($"no de
     /// <summary>The name asked for.</summary>
     public string Name { get; } = name;
 }
+
+/// <summary>The module's source (an OCI registry) could not be reached; nothing was changed.</summary>
+public sealed class DeploymentSourceUnavailableException(string message, Exception? innerException = null) : Exception(message, innerException);

@@ -1,13 +1,14 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using WarpGrid.Core.Manifest;
+using WarpGrid.Core.Oci;
 using WarpGrid.Core.Runtime;
 using WarpGrid.Core.Runtime.Pooling;
 using WarpGrid.Core.Storage;
 
 namespace WarpGrid.Core.Deployments;
 
-/// <summary>The outcome of <see cref="DeploymentManager.ApplyAsync"/>.</summary>
+/// <summary>The outcome of applying a deployment with <see cref="DeploymentManager"/>.</summary>
 /// <param name="Record">The stored record.</param>
 /// <param name="Created">True when the deployment did not exist before.</param>
 /// <param name="Changed">False when the same manifest and module were already deployed (nothing written).</param>
@@ -26,9 +27,11 @@ public sealed partial class DeploymentManager
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly OciRegistryClient? _registry;
 
-    public DeploymentManager(IClusterStore store, IBlobStore blobs, WasmNodeRuntime runtime, TimeProvider? timeProvider = null, ILogger<DeploymentManager>? logger = null)
+    public DeploymentManager(IClusterStore store, IBlobStore blobs, WasmNodeRuntime runtime, TimeProvider? timeProvider = null, ILogger<DeploymentManager>? logger = null, OciRegistryClient? registry = null)
     {
+        _registry = registry;
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(blobs);
         ArgumentNullException.ThrowIfNull(runtime);
@@ -83,6 +86,15 @@ public sealed partial class DeploymentManager
     /// without changing anything.
     /// </summary>
     public async Task<ApplyResult> ApplyAsync(string manifestText, ReadOnlyMemory<byte>? module, string? digest = null, string? expectedName = null, CancellationToken cancellationToken = default)
+        => await ApplyAsync(manifestText, module, digest, reference: null, expectedName, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// Creates or updates a deployment whose module comes as bytes, as the digest of a module this node stores, or as
+    /// an OCI <paramref name="reference"/>: the tag is resolved to a manifest digest once, the Wasm layer pulled (or
+    /// found in the blob store by its digest) and verified, and the record pins the digests so every instance runs
+    /// exactly those bytes.
+    /// </summary>
+    public async Task<ApplyResult> ApplyAsync(string manifestText, ReadOnlyMemory<byte>? module, string? digest, string? reference, string? expectedName, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(manifestText);
         var manifest = ParseManifest(manifestText);
@@ -104,7 +116,39 @@ public sealed partial class DeploymentManager
         }
 
         ReadOnlyMemory<byte> bytes = default;
-        if (module is { } given)
+        string? manifestDigest = null;
+        if (reference is not null && (module is not null || digest is not null))
+        {
+            errors.Add(new DeploymentError("reference", "give the module as bytes, a digest or an OCI reference, not several"));
+        }
+        else if (reference is not null)
+        {
+            if (!OciReference.TryParse(reference, out var parsed, out var referenceError))
+            {
+                errors.Add(new DeploymentError("reference", referenceError));
+            }
+            else if (_registry is null)
+            {
+                errors.Add(new DeploymentError("reference", "this node has no OCI registry client; upload the module bytes instead"));
+            }
+            else
+            {
+                try
+                {
+                    (manifestDigest, bytes) = await PullAsync(parsed, cancellationToken).ConfigureAwait(false);
+                    digest = ModuleCache.ComputeDigest(bytes.Span);
+                }
+                catch (OciRegistryUnavailableException ex)
+                {
+                    throw new DeploymentSourceUnavailableException($"could not pull {reference}: {ex.Message}", ex);
+                }
+                catch (OciException ex)
+                {
+                    errors.Add(new DeploymentError("reference", $"could not pull {reference}: {ex.Message}"));
+                }
+            }
+        }
+        else if (module is { } given)
         {
             if (given.Length > MaxModuleBytes)
             {
@@ -135,7 +179,7 @@ public sealed partial class DeploymentManager
         }
         else
         {
-            errors.Add(new DeploymentError("module", "no module given: send the .wasm bytes (multipart part 'module') or the digest of a module this node already stores"));
+            errors.Add(new DeploymentError("module", "no module given: send the .wasm bytes (multipart part 'module') , the digest of a module this node already stores, or an OCI reference (part 'reference')"));
         }
 
         if (errors.Count == 0)
@@ -178,7 +222,7 @@ public sealed partial class DeploymentManager
 
             var existingEntry = await _store.GetAsync(DeploymentRecord.KeyFor(name), cancellationToken).ConfigureAwait(false);
             var existing = existingEntry is null ? null : DeploymentRecord.FromBytes(existingEntry.Value.Span, existingEntry.ModRevision);
-            if (existing is not null && existing.Digest == digest && existing.Manifest == manifestText)
+            if (existing is not null && existing.Digest == digest && existing.Manifest == manifestText && existing.Reference == reference)
             {
                 return new ApplyResult(existing, Created: false, Changed: false);
             }
@@ -195,6 +239,8 @@ public sealed partial class DeploymentManager
                 Version = manifest.Package.Version,
                 Manifest = manifestText,
                 Digest = digest!,
+                Reference = reference,
+                ManifestDigest = manifestDigest,
                 Generation = (existing?.Generation ?? 0) + 1,
                 CreatedAt = existing?.CreatedAt ?? now,
                 UpdatedAt = now,
@@ -207,6 +253,23 @@ public sealed partial class DeploymentManager
         {
             _writeLock.Release();
         }
+    }
+
+    private async Task<(string ManifestDigest, ReadOnlyMemory<byte> Wasm)> PullAsync(OciReference reference, CancellationToken cancellationToken)
+    {
+        var manifestDigest = reference.Digest ?? await _registry!.ResolveAsync(reference, cancellationToken).ConfigureAwait(false);
+        var pinned = reference.WithDigest(manifestDigest);
+        var fetched = await _registry!.GetManifestAsync(pinned, cancellationToken).ConfigureAwait(false);
+        var layers = OciImageManifest.Parse(fetched.Content, reference.ToString()).Layers.Where(l => l.MediaType == "application/wasm").ToList();
+        if (layers.Count == 1 && _blobs.Exists(layers[0].Digest) && await _blobs.ReadAsync(layers[0].Digest, cancellationToken).ConfigureAwait(false) is { } cached)
+        {
+            Log.PullCached(_logger, reference.ToString(), manifestDigest);
+            return (manifestDigest, cached);
+        }
+
+        var artifact = await _registry.PullWasmAsync(pinned, MaxModuleBytes, cancellationToken: cancellationToken).ConfigureAwait(false);
+        Log.Pulled(_logger, reference.ToString(), manifestDigest, artifact.Wasm.Length);
+        return (manifestDigest, artifact.Wasm);
     }
 
     /// <summary>Deletes a deployment; returns the revision of the delete, or throws <see cref="DeploymentNotFoundException"/>.</summary>
@@ -248,6 +311,12 @@ public sealed partial class DeploymentManager
     {
         [LoggerMessage(EventId = 30, Level = LogLevel.Information, Message = "Deployment {Name} generation {Generation} stored ({Digest}, revision {Revision})")]
         public static partial void Applied(ILogger logger, string name, long generation, string digest, long revision);
+
+        [LoggerMessage(EventId = 32, Level = LogLevel.Information, Message = "Pulled {Reference} ({ManifestDigest}, {Bytes} bytes)")]
+        public static partial void Pulled(ILogger logger, string reference, string manifestDigest, int bytes);
+
+        [LoggerMessage(EventId = 33, Level = LogLevel.Information, Message = "Resolved {Reference} to {ManifestDigest}; its module is already stored")]
+        public static partial void PullCached(ILogger logger, string reference, string manifestDigest);
 
         [LoggerMessage(EventId = 31, Level = LogLevel.Information, Message = "Deployment {Name} deleted")]
         public static partial void Deleted(ILogger logger, string name);

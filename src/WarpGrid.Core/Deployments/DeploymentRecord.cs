@@ -24,6 +24,12 @@ public sealed record DeploymentRecord
     /// <summary>The module's content digest, <c>sha256:&lt;hex&gt;</c>.</summary>
     public required string Digest { get; init; }
 
+    /// <summary>The OCI reference the module was pulled from, as given (e.g. <c>registry:5000/hello:1.0</c>), if any.</summary>
+    public string? Reference { get; init; }
+
+    /// <summary>The manifest digest the reference resolved to when it was deployed, if pulled from a registry.</summary>
+    public string? ManifestDigest { get; init; }
+
     /// <summary>How many times this deployment was created or changed (1 on create).</summary>
     public long Generation { get; init; } = 1;
 
