@@ -77,25 +77,33 @@ public sealed partial class WagiIngress
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(route);
+        // Admit the request to the pool before reading the body. A pool being replaced by an update refuses new
+        // requests but serves admitted ones; when this one lost that race, route it again to the new pool.
         var pool = route.Deployment.Pool;
-        if (pool is null)
+        if (pool is null || !pool.TryEnter())
         {
-            await ProblemAsync(context, 503, "unavailable", "Deployment not running", $"deployment '{route.Deployment.Name}' has no running instances: {route.Deployment.Message}", route.Deployment.Name, null).ConfigureAwait(false);
-            return;
+            route = Match(context) ?? route;
+            pool = route.Deployment.Pool;
+            if (pool is null || !pool.TryEnter())
+            {
+                await ProblemAsync(context, 503, "unavailable", "Deployment not running", $"deployment '{route.Deployment.Name}' has no running instances{(route.Deployment.Message is null ? string.Empty : ": " + route.Deployment.Message)}", route.Deployment.Name, null).ConfigureAwait(false);
+                return;
+            }
         }
 
+        var entered = true;
         var limit = _runtime.Options.MaxRequestBodyBytes;
         var request = context.Request;
-        if (request.ContentLength > limit)
-        {
-            await ProblemAsync(context, 413, "body_too_large", "Request body too large", $"the request body is {request.ContentLength} bytes; this node accepts at most {limit} bytes (WarpGrid:Runtime:MaxRequestBodyBytes)", route.Deployment.Name, null).ConfigureAwait(false);
-            return;
-        }
-
         byte[]? rented = null;
         var bodyLength = 0;
         try
         {
+            if (request.ContentLength > limit)
+            {
+                await ProblemAsync(context, 413, "body_too_large", "Request body too large", $"the request body is {request.ContentLength} bytes; this node accepts at most {limit} bytes (WarpGrid:Runtime:MaxRequestBodyBytes)", route.Deployment.Name, null).ConfigureAwait(false);
+                return;
+            }
+
             if (request.ContentLength is > 0 || (request.ContentLength is null && (request.Headers.TransferEncoding.Count > 0 || HttpMethods.IsPost(request.Method) || HttpMethods.IsPut(request.Method) || HttpMethods.IsPatch(request.Method))))
             {
                 var sizeFeature = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
@@ -113,7 +121,8 @@ public sealed partial class WagiIngress
             }
 
             var wagi = BuildRequest(context, route, rented is null ? default : rented.AsMemory(0, bodyLength));
-            using var result = await pool.InvokeAsync(wagi, context.RequestAborted).ConfigureAwait(false);
+            entered = false; // InvokeEnteredAsync leaves the pool when the request is done
+            using var result = await pool.InvokeEnteredAsync(wagi, context.RequestAborted).ConfigureAwait(false);
             if (result.Fault is { } fault)
             {
                 await ProblemAsync(context, fault.HttpStatus, fault.Code, Title(fault.Outcome), fault.Message, route.Deployment.Name, result.InstanceId).ConfigureAwait(false);
@@ -144,6 +153,11 @@ public sealed partial class WagiIngress
         }
         finally
         {
+            if (entered)
+            {
+                pool.Leave();
+            }
+
             if (rented is not null)
             {
                 ArrayPool<byte>.Shared.Return(rented);

@@ -24,6 +24,13 @@ public sealed class HostileGuestTests
             WarpApi.Manifest("testbed", route: "/testbed", minInstances: 1, maxInstances: 8, requestTimeout: "1s", memoryLimit: "32MB"),
             await File.ReadAllBytesAsync(TestPaths.Testbed));
 
+        // The memory bomb gets its own deployment with the same 32 MB limit but a long timeout, so that it is stopped
+        // by the memory limit and not by the 1 s timeout when a loaded machine gives it little CPU.
+        await warpd.DeployAsync(
+            "membomb",
+            WarpApi.Manifest("membomb", route: "/membomb", minInstances: 1, maxInstances: 4, requestTimeout: "60s", memoryLimit: "32MB"),
+            await File.ReadAllBytesAsync(TestPaths.Testbed));
+
         // The healthy tenant: GET /hello back to back for the whole hostile phase (bounded by a deadline).
         var helloResults = new ConcurrentQueue<string>();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(150));
@@ -52,7 +59,7 @@ public sealed class HostileGuestTests
             // All at once: the faults must not interfere with each other either.
             await Task.WhenAll(
                 ExpectFaultAsync(warpd, "testbed/loop", HttpStatusCode.GatewayTimeout, "timeout"),
-                ExpectFaultAsync(warpd, "testbed/oom", HttpStatusCode.InternalServerError, "out_of_memory"),
+                ExpectFaultAsync(warpd, "membomb/oom", HttpStatusCode.InternalServerError, "out_of_memory"),
                 ExpectFaultAsync(warpd, "testbed/recurse", HttpStatusCode.InternalServerError, "stack_overflow"),
                 ExpectFaultAsync(warpd, "testbed/trap", HttpStatusCode.InternalServerError, "trap"),
                 ExpectFaultAsync(warpd, "testbed/exit3", HttpStatusCode.InternalServerError, "exit"),
@@ -76,12 +83,20 @@ public sealed class HostileGuestTests
             Assert.True(status.StatusCode == (HttpStatusCode)418, $"/testbed/status after the faults answered {(int)status.StatusCode}: {await status.Content.ReadAsStringAsync()}");
         }
 
-        var testbed = await warpd.GetDeploymentAsync("testbed");
-        var stats = testbed!["instances"]!;
-        Assert.Equal("running", (string?)testbed["status"]);
-        Assert.Equal(5 * Rounds, (long)stats["faults"]!);
-        Assert.Equal(5 * Rounds, (long)stats["replaced"]!);
-        Assert.True((int)stats["live"]! >= 1, "testbed keeps min_instances live: " + stats.ToJsonString());
+        using (var membomb = await warpd.Ingress.GetAsync("membomb/status"))
+        {
+            Assert.Equal((HttpStatusCode)418, membomb.StatusCode);
+        }
+
+        // Every fault was counted and its instance replaced; min_instances are live again.
+        foreach (var (name, faults) in new[] { ("testbed", 4 * Rounds), ("membomb", Rounds) })
+        {
+            var deployment = await warpd.GetDeploymentAsync(name);
+            var stats = deployment!["instances"]!;
+            Assert.Equal("running", (string?)deployment["status"]);
+            Assert.True((long)stats["faults"]! == faults && (long)stats["replaced"]! == faults, $"{name}: expected {faults} faults and replaced instances: {stats.ToJsonString()}");
+            Assert.True((int)stats["live"]! >= 1, $"{name} keeps min_instances live: {stats.ToJsonString()}");
+        }
 
         Assert.False(warpd.HasExited, "warpd died" + Environment.NewLine + warpd.Tail());
         using var health = await warpd.Api.GetAsync("v1/health");
@@ -93,8 +108,9 @@ public sealed class HostileGuestTests
         using var response = await warpd.Ingress.GetAsync(path);
         var problem = await response.AssertProblemAsync(status);
         Assert.True(response.Header("X-WarpGrid-Error") == code, $"{path}: expected X-WarpGrid-Error {code}, got {response.Header("X-WarpGrid-Error")}: {problem.ToJsonString()}");
-        Assert.Equal("testbed", (string?)problem["deployment"]);
-        Assert.StartsWith("testbed-", (string?)problem["instance"]);
+        var deployment = path[..path.IndexOf('/', StringComparison.Ordinal)];
+        Assert.Equal(deployment, (string?)problem["deployment"]);
+        Assert.StartsWith(deployment + "-", (string?)problem["instance"]);
         Assert.EndsWith("/" + code, (string?)problem["type"]);
     }
 

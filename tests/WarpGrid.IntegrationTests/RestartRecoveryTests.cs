@@ -60,6 +60,43 @@ public sealed class RestartRecoveryTests
         await AssertServesBothAsync(second);
     }
 
+    [Fact]
+    public async Task Graceful_stop_lets_an_in_flight_request_finish()
+    {
+        using var data = new TempDirectory();
+        await using var warpd = await WarpdProcess.StartAsync(data.Path);
+        await warpd.DeployAsync("slow", WarpApi.Manifest("slow", requestTimeout: "3s"), await File.ReadAllBytesAsync(TestPaths.Testbed));
+
+        // /loop runs until the 3 s request timeout: a request that is in flight when SIGTERM arrives.
+        using var client = WarpdProcess.CreateClient(new Uri($"http://127.0.0.1:{warpd.IngressPort}/"));
+        var inFlight = client.GetAsync("slow/loop");
+        await Poll.UntilAsync(
+            async () => (int)(await warpd.GetDeploymentAsync("slow"))!["instances"]!["busy"]! == 1,
+            "the /loop request to be running");
+
+        var stopping = warpd.StopAsync();
+        HttpResponseMessage response;
+        try
+        {
+            response = await inFlight.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new Xunit.Sdk.XunitException("the in-flight request failed instead of finishing: " + ex.Message + Environment.NewLine + warpd.Tail());
+        }
+
+        using var _ = response;
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal("timeout", response.Header("X-WarpGrid-Error"));
+        Assert.Equal(0, await stopping);
+
+        // It really was in flight: the node began shutting down before the guest's response was produced.
+        var lines = warpd.Lines.ToList();
+        var shutdown = lines.FindIndex(l => l.Contains("Application is shutting down", StringComparison.Ordinal));
+        var answered = lines.FindIndex(l => l.Contains("Ingress answered 504 (timeout) for slow", StringComparison.Ordinal));
+        Assert.True(shutdown >= 0 && answered > shutdown, "expected the shutdown to start before the in-flight request was answered" + Environment.NewLine + warpd.Tail());
+    }
+
     /// <summary>Creates testbed, then updates it (generation 2) so that recovery must keep the latest acknowledged write.</summary>
     private static async Task<(string Digest, long Generation)> DeployTestbedTwiceAsync(WarpdProcess warpd)
     {

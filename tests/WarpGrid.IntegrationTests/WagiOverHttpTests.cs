@@ -162,15 +162,16 @@ public sealed partial class WagiOverHttpTests(WagiFixture fixture) : IClassFixtu
             Assert.Equal("hello from wat\n", await response.Content.ReadAsStringAsync());
         }
 
-        // The any-host route /testbed still answers on the hosted host...
+        // A host-specific route beats an any-host route on its host (docs/decisions.md), even a longer prefix...
         using (var testbed = new HttpRequestMessage(HttpMethod.Get, "testbed/status"))
         {
             testbed.Headers.Host = WagiFixture.HostedHost;
             using var response = await Warpd.Ingress.SendAsync(testbed);
-            Assert.Equal((HttpStatusCode)418, response.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("hello from wat\n", await response.Content.ReadAsStringAsync());
         }
 
-        // ...and the host route does not answer other hosts.
+        // ...and does not answer other hosts.
         foreach (var host in new[] { "other.example.test", $"127.0.0.1:{Warpd.IngressPort}" })
         {
             using var other = new HttpRequestMessage(HttpMethod.Get, "some/path");

@@ -90,11 +90,20 @@ public sealed partial class WasmEngineHost : IDisposable
 
     private void TickLoop()
     {
+        // Epochs follow wall-clock time, not wake-ups: on a busy machine the thread wakes late, and counting wake-ups
+        // would stretch every deadline. Each wake-up catches up on all the ticks that have elapsed.
         var tick = Options.EpochTick;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        long done = 0;
         while (!_stop.Wait(tick))
         {
-            Engine.IncrementEpoch();
-            Interlocked.Increment(ref _epoch);
+            var due = System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks / tick.Ticks;
+            for (; done < due; done++)
+            {
+                Engine.IncrementEpoch();
+            }
+
+            Volatile.Write(ref _epoch, done);
         }
     }
 

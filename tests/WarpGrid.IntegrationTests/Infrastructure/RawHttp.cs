@@ -75,12 +75,124 @@ internal static class RawHttp
         }
     }
 
-    private static async Task<RawResponse> ReadHeadAsync(Socket socket, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends a request head with <c>Expect: 100-continue</c>, waits for the server's <c>100 Continue</c> (the ingress
+    /// has matched the route and started reading the body), runs <paramref name="beforeBody"/>, then sends the body
+    /// and reads the whole response.
+    /// </summary>
+    public static async Task<(RawResponse Response, byte[] Body)> SendAfterContinueAsync(int port, string method, string path, byte[] body, Func<Task> beforeBody, TimeSpan timeout)
     {
+        using var cts = new CancellationTokenSource(timeout);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token).ConfigureAwait(false);
+        var head = $"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/octet-stream\r\nContent-Length: {body.Length}\r\nExpect: 100-continue\r\n\r\n";
+        await socket.SendAsync(Encoding.ASCII.GetBytes(head), SocketFlags.None, cts.Token).ConfigureAwait(false);
+        var pending = new List<byte>();
+        var interim = await ReadHeadAsync(socket, cts.Token, pending).ConfigureAwait(false);
+        if (interim.Status != 100)
+        {
+            throw new IOException("expected 100 Continue before sending the body, got: " + interim.Head);
+        }
+
+        await beforeBody().ConfigureAwait(false);
+        await socket.SendAsync(body, SocketFlags.None, cts.Token).ConfigureAwait(false);
+        var response = await ReadHeadAsync(socket, cts.Token, pending).ConfigureAwait(false);
+        return (response, await ReadBodyAsync(socket, response, pending, cts.Token).ConfigureAwait(false));
+    }
+
+    private static async Task<byte[]> ReadBodyAsync(Socket socket, RawResponse response, List<byte> pending, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[64 * 1024];
+        async Task<bool> FillAsync()
+        {
+            var read = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            pending.AddRange(buffer.AsSpan(0, read).ToArray());
+            return read > 0;
+        }
+
+        if (response.Headers.TryGetValue("Content-Length", out var lengthText))
+        {
+            var length = int.Parse(lengthText, System.Globalization.CultureInfo.InvariantCulture);
+            while (pending.Count < length)
+            {
+                if (!await FillAsync().ConfigureAwait(false))
+                {
+                    throw new IOException($"connection closed after {pending.Count} of {length} body bytes");
+                }
+            }
+
+            return [.. pending.Take(length)];
+        }
+
+        if (response.Headers.TryGetValue("Transfer-Encoding", out var encoding) && encoding.Contains("chunked", StringComparison.OrdinalIgnoreCase))
+        {
+            var body = new List<byte>();
+            while (true)
+            {
+                int lineEnd;
+                while ((lineEnd = IndexOfCrLf(pending)) < 0)
+                {
+                    if (!await FillAsync().ConfigureAwait(false))
+                    {
+                        throw new IOException("connection closed inside a chunked body");
+                    }
+                }
+
+                var size = Convert.ToInt32(Encoding.ASCII.GetString([.. pending.Take(lineEnd)]).Split(';')[0].Trim(), 16);
+                pending.RemoveRange(0, lineEnd + 2);
+                while (pending.Count < size + 2)
+                {
+                    if (!await FillAsync().ConfigureAwait(false))
+                    {
+                        throw new IOException("connection closed inside a chunk");
+                    }
+                }
+
+                body.AddRange(pending.Take(size));
+                pending.RemoveRange(0, size + 2);
+                if (size == 0)
+                {
+                    return [.. body];
+                }
+            }
+        }
+
+        return [];
+    }
+
+    private static int IndexOfCrLf(List<byte> bytes)
+    {
+        for (var i = 0; i + 1 < bytes.Count; i++)
+        {
+            if (bytes[i] == '\r' && bytes[i + 1] == '\n')
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static async Task<RawResponse> ReadHeadAsync(Socket socket, CancellationToken cancellationToken, List<byte>? pending = null)
+    {
+        // Bytes after the head (the start of a body, or the next response) go back to the caller in pending.
         var buffer = new byte[MaxHeadBytes];
         var length = 0;
-        while (true)
+        if (pending is { Count: > 0 })
         {
+            pending.CopyTo(buffer);
+            length = pending.Count;
+            pending.Clear();
+        }
+
+        int end;
+        while ((end = buffer.AsSpan(0, length).IndexOf("\r\n\r\n"u8)) < 0)
+        {
+            if (length == buffer.Length)
+            {
+                throw new IOException("response head larger than " + MaxHeadBytes + " bytes");
+            }
+
             var read = await socket.ReceiveAsync(buffer.AsMemory(length), SocketFlags.None, cancellationToken).ConfigureAwait(false);
             if (read == 0)
             {
@@ -88,34 +200,27 @@ internal static class RawHttp
             }
 
             length += read;
-            var end = buffer.AsSpan(0, length).IndexOf("\r\n\r\n"u8);
-            if (end >= 0)
+        }
+
+        pending?.AddRange(buffer.AsSpan(end + 4, length - end - 4).ToArray());
+        var text = Encoding.ASCII.GetString(buffer, 0, end);
+        var lines = text.Split("\r\n");
+        var statusParts = lines[0].Split(' ', 3);
+        if (statusParts.Length < 2 || !statusParts[0].StartsWith("HTTP/1.", StringComparison.Ordinal) || !int.TryParse(statusParts[1], out var status))
+        {
+            throw new IOException("not an HTTP/1.x status line: " + lines[0]);
+        }
+
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var line in lines.Skip(1))
+        {
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (colon > 0)
             {
-                var text = Encoding.ASCII.GetString(buffer, 0, end);
-                var lines = text.Split("\r\n");
-                var statusParts = lines[0].Split(' ', 3);
-                if (statusParts.Length < 2 || !statusParts[0].StartsWith("HTTP/1.", StringComparison.Ordinal) || !int.TryParse(statusParts[1], out var status))
-                {
-                    throw new IOException("not an HTTP/1.x status line: " + lines[0]);
-                }
-
-                var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-                foreach (var line in lines.Skip(1))
-                {
-                    var colon = line.IndexOf(':', StringComparison.Ordinal);
-                    if (colon > 0)
-                    {
-                        headers[line[..colon].Trim()] = line[(colon + 1)..].Trim();
-                    }
-                }
-
-                return new RawResponse(status, headers, text);
-            }
-
-            if (length == buffer.Length)
-            {
-                throw new IOException("response head larger than " + MaxHeadBytes + " bytes");
+                headers[line[..colon].Trim()] = line[(colon + 1)..].Trim();
             }
         }
+
+        return new RawResponse(status, headers, text);
     }
 }

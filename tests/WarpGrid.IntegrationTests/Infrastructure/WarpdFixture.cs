@@ -14,9 +14,12 @@ public class WarpdFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _data = new TempDirectory();
-        _warpd = await WarpdProcess.StartAsync(_data.Path).ConfigureAwait(false);
+        _warpd = await WarpdProcess.StartAsync(_data.Path, extraArguments: ExtraArguments).ConfigureAwait(false);
         await SeedAsync(_warpd).ConfigureAwait(false);
     }
+
+    /// <summary>Extra warpd command-line arguments (configuration overrides such as <c>--WarpGrid:Runtime:...</c>).</summary>
+    internal virtual IEnumerable<string> ExtraArguments => [];
 
     /// <summary>Deploys what the class's tests rely on.</summary>
     internal virtual Task SeedAsync(WarpdProcess warpd) => Task.CompletedTask;

@@ -53,6 +53,8 @@ public sealed partial class InstancePool : IAsyncDisposable
     private long _replaced;
     private long _rejected;
     private bool _closed;
+    private bool _stopped;
+    private int _entered;
     private TaskCompletionSource? _drained;
 
     internal InstancePool(WasmNodeRuntime runtime, PoolSettings settings, CompiledModule module, ILogger logger, ILogger guestLogger)
@@ -118,10 +120,83 @@ public sealed partial class InstancePool : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Admits a request before its body is read: a pool that is draining refuses new requests but serves every one
+    /// admitted before, so a request routed here just before an update is never dropped. Pair with
+    /// <see cref="InvokeEnteredAsync"/> (which leaves) or <see cref="Leave"/>.
+    /// </summary>
+    /// <returns>False when the pool no longer takes requests (route the request again).</returns>
+    public bool TryEnter()
+    {
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return false;
+            }
+
+            _entered++;
+            return true;
+        }
+    }
+
+    /// <summary>Gives back an admission from <see cref="TryEnter"/> without running a request.</summary>
+    public void Leave()
+    {
+        lock (_lock)
+        {
+            _entered--;
+            SignalDrainedIfIdle();
+        }
+    }
+
     /// <summary>Runs one WAGI request on a free instance.</summary>
     public ValueTask<InvocationResult> InvokeAsync(WagiRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return TryEnter()
+            ? InvokeEnteredAsync(request, cancellationToken)
+            : new ValueTask<InvocationResult>(Fail(InvocationOutcome.Unavailable, "the deployment is shutting down"));
+    }
+
+    /// <summary>Runs a request admitted by <see cref="TryEnter"/>, and leaves when it is done.</summary>
+    public ValueTask<InvocationResult> InvokeEnteredAsync(WagiRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ValueTask<InvocationResult> pending;
+        try
+        {
+            pending = InvokeCore(request, cancellationToken);
+        }
+        catch
+        {
+            Leave();
+            throw;
+        }
+
+        if (pending.IsCompleted)
+        {
+            Leave();
+            return pending;
+        }
+
+        return LeaveAfter(pending);
+    }
+
+    private async ValueTask<InvocationResult> LeaveAfter(ValueTask<InvocationResult> pending)
+    {
+        try
+        {
+            return await pending.ConfigureAwait(false);
+        }
+        finally
+        {
+            Leave();
+        }
+    }
+
+    private ValueTask<InvocationResult> InvokeCore(WagiRequest request, CancellationToken cancellationToken)
+    {
         var slot = TryAcquireFast(out var mustCreate);
         if (slot is not null)
         {
@@ -158,7 +233,7 @@ public sealed partial class InstancePool : IAsyncDisposable
         LinkedListNode<TaskCompletionSource<Slot?>> node;
         lock (_lock)
         {
-            if (_closed)
+            if (_stopped)
             {
                 return Fail(InvocationOutcome.Unavailable, "the deployment is shutting down");
             }
@@ -223,7 +298,7 @@ public sealed partial class InstancePool : IAsyncDisposable
         lock (_lock)
         {
             mustCreate = false;
-            if (_closed)
+            if (_stopped)
             {
                 return null;
             }
@@ -424,18 +499,18 @@ public sealed partial class InstancePool : IAsyncDisposable
         old?.Dispose();
         var context = old?.Context;
 
-        bool closed;
+        bool stopped;
         lock (_lock)
         {
-            closed = _closed;
+            stopped = _stopped;
         }
 
-        if (poisoned || closed)
+        if (poisoned || stopped)
         {
             Retire(slot);
-            Interlocked.Increment(ref _replaced);
-            if (!closed)
+            if (poisoned)
             {
+                Interlocked.Increment(ref _replaced);
                 Replenish();
             }
 
@@ -464,7 +539,7 @@ public sealed partial class InstancePool : IAsyncDisposable
             lock (_lock)
             {
                 _busy--;
-                if (_closed)
+                if (_stopped)
                 {
                     _busy++;
                     waiter = null;
@@ -563,33 +638,26 @@ public sealed partial class InstancePool : IAsyncDisposable
 
     private void SignalDrainedIfIdle()
     {
-        if (_closed && _busy <= 0)
+        if (_closed && _entered <= 0)
         {
             _drained?.TrySetResult();
         }
     }
 
     /// <summary>
-    /// Stops taking requests, lets in-flight requests finish (up to <paramref name="timeout"/>), then releases every
-    /// instance. Waiting requests get <see cref="InvocationOutcome.Unavailable"/>.
+    /// Stops admitting requests, lets every admitted request finish (queued ones included, up to
+    /// <paramref name="timeout"/>), then releases every instance. Requests still waiting after the timeout get
+    /// <see cref="InvocationOutcome.Unavailable"/>.
     /// </summary>
     public async Task DrainAsync(TimeSpan timeout)
     {
-        List<TaskCompletionSource<Slot?>> waiters;
         Task drained;
         lock (_lock)
         {
             _closed = true;
-            waiters = [.. _waiters];
-            _waiters.Clear();
             _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             SignalDrainedIfIdle();
             drained = _drained.Task;
-        }
-
-        foreach (var waiter in waiters)
-        {
-            waiter.TrySetResult(null);
         }
 
         try
@@ -601,21 +669,32 @@ public sealed partial class InstancePool : IAsyncDisposable
             Log.DrainTimedOut(_logger, Settings.Deployment, timeout.TotalSeconds);
         }
 
+        Stop();
+    }
+
+    private void Stop()
+    {
+        List<TaskCompletionSource<Slot?>> waiters;
+        lock (_lock)
+        {
+            _closed = true;
+            _stopped = true;
+            waiters = [.. _waiters];
+            _waiters.Clear();
+        }
+
+        foreach (var waiter in waiters)
+        {
+            waiter.TrySetResult(null);
+        }
+
         DisposeIdle();
     }
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => new(DrainAsync(TimeSpan.FromSeconds(30)));
 
-    internal void DisposeNow()
-    {
-        lock (_lock)
-        {
-            _closed = true;
-        }
-
-        DisposeIdle();
-    }
+    internal void DisposeNow() => Stop();
 
     private void DisposeIdle()
     {
