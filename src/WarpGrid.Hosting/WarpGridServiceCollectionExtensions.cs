@@ -81,6 +81,7 @@ public static class WarpGridServiceCollectionExtensions
         });
         services.TryAddSingleton<WagiIngress>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WarpGridNodeService>());
+        builder.AddWarpGridScheduler();
         return builder;
     }
 }
