@@ -1,6 +1,6 @@
 namespace WarpGrid.Core.Scheduling;
 
-/// <summary>Rejects nodes that are not <see cref="NodeStatus.Ready"/> or are cordoned.</summary>
+/// <summary>Rejects nodes that are not <see cref="NodeStatus.Ready"/>, are draining or are cordoned.</summary>
 public sealed class NodeReadyFilter : IFilterPlugin
 {
     /// <summary>The plugin name.</summary>
@@ -16,6 +16,11 @@ public sealed class NodeReadyFilter : IFilterPlugin
         if (n.Status != NodeStatus.Ready)
         {
             return FilterResult.Fail(n.Status == NodeStatus.Lost ? "node lost" : "node not ready");
+        }
+
+        if (n.Draining)
+        {
+            return FilterResult.Fail("node draining");
         }
 
         return n.Cordoned ? FilterResult.Fail("node cordoned") : FilterResult.Pass;
@@ -167,23 +172,23 @@ public sealed class AffinityPlugin : IFilterPlugin, IScorePlugin
                 continue;
             }
 
-            var domain = PlacementContext.TopologyValue(node.Node, t.Term.TopologyKey);
+            int count = t.CountOn(node.Index);
             if (t.Anti)
             {
-                if (domain is not null && t.Counts.GetValueOrDefault(domain) > 0)
+                if (count > 0)
                 {
                     return FilterResult.Fail(t.Reason);
                 }
             }
             else
             {
-                if (domain is null)
+                if (count < 0)
                 {
                     return FilterResult.Fail(t.MissingTopologyReason);
                 }
 
                 // The first instance of a group that matches its own term may go anywhere (as in Kubernetes).
-                if (t.Counts.GetValueOrDefault(domain) == 0 && !(t.Total == 0 && t.SelfMatch))
+                if (count == 0 && !(t.Total == 0 && t.SelfMatch))
                 {
                     return FilterResult.Fail(t.Reason);
                 }
@@ -209,8 +214,7 @@ public sealed class AffinityPlugin : IFilterPlugin, IScorePlugin
                 continue;
             }
 
-            var domain = PlacementContext.TopologyValue(node.Node, t.Term.TopologyKey);
-            bool present = domain is not null && t.Counts.GetValueOrDefault(domain) > 0;
+            bool present = t.CountOn(node.Index) > 0;
             if (present != t.Anti)
             {
                 earned += Math.Clamp(t.Term.Weight, 1, 100);

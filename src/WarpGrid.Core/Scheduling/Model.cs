@@ -201,6 +201,12 @@ public sealed record SchedulerNode
 
     /// <summary>A cordoned node keeps its instances but receives no new ones.</summary>
     public bool Cordoned { get; init; }
+
+    /// <summary>
+    /// A draining node receives no new instances and its instances are to be moved elsewhere (see <see cref="Rescheduler"/>),
+    /// in batches that keep each deployment's min-available budget.
+    /// </summary>
+    public bool Draining { get; init; }
 }
 
 /// <summary>What to place: <see cref="Instances"/> more instances of one deployment.</summary>
@@ -243,19 +249,36 @@ public sealed record PlacementRequest
     public int MinAvailable { get; init; }
 }
 
-/// <summary>An immutable view of the cluster the scheduler places into. Nodes are held sorted by name (ordinal).</summary>
+/// <summary>
+/// A view of the cluster the scheduler places into. Nodes are held sorted by name (ordinal). A snapshot built with the
+/// constructor never changes; the one owned by a <see cref="ClusterState"/> changes only when its owner binds or evicts,
+/// between scheduling calls (as Kubernetes' scheduler cache updates its snapshot between cycles).
+/// </summary>
 public sealed class ClusterSnapshot
 {
     private readonly long[] _usedMemory;
     private readonly long[] _usedCpu;
     private readonly int[] _usedSlots;
+    private readonly long[] _capMemory;
+    private readonly long[] _capCpu;
+    private readonly int[] _capSlots;
     private readonly Dictionary<string, int> _readyCounts;
     private readonly Dictionary<string, int> _budgets;
+    private readonly Dictionary<string, int> _byName;
+    private readonly Lock _cacheLock = new();
+    private readonly Dictionary<string, (int[] Ids, int Count)> _domains = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, StaticFilterResult> _static = new(StringComparer.Ordinal);
     private Dictionary<string, Dictionary<int, int>>? _perNodeCounts;
+    private Dictionary<string, List<(int Node, PlacedInstance Instance)>>? _byLabel;
 
     /// <summary>Creates a snapshot of <paramref name="nodes"/>; names must be unique.</summary>
     /// <exception cref="ArgumentException">Two nodes share a name.</exception>
     public ClusterSnapshot(IEnumerable<SchedulerNode> nodes)
+        : this(nodes, live: false)
+    {
+    }
+
+    internal ClusterSnapshot(IEnumerable<SchedulerNode> nodes, bool live)
     {
         ArgumentNullException.ThrowIfNull(nodes);
         var array = nodes.ToArray();
@@ -268,28 +291,36 @@ public sealed class ClusterSnapshot
             }
         }
 
+        if (live)
+        {
+            for (int i = 0; i < array.Length; i++)
+            {
+                array[i] = array[i] with { Allocated = new List<PlacedInstance>(array[i].Allocated) };
+            }
+        }
+
+        IsLive = live;
         Nodes = array;
+        NodeArray = array;
         _usedMemory = new long[array.Length];
         _usedCpu = new long[array.Length];
         _usedSlots = new int[array.Length];
+        _capMemory = new long[array.Length];
+        _capCpu = new long[array.Length];
+        _capSlots = new int[array.Length];
         _readyCounts = new Dictionary<string, int>(StringComparer.Ordinal);
         _budgets = new Dictionary<string, int>(StringComparer.Ordinal);
+        _byName = new Dictionary<string, int>(array.Length, StringComparer.Ordinal);
         for (int i = 0; i < array.Length; i++)
         {
             var node = array[i];
+            _byName[node.Name] = i;
+            _capMemory[i] = node.Capacity.MemoryBytes;
+            _capCpu[i] = node.Capacity.CpuWeight;
+            _capSlots[i] = node.Capacity.InstanceSlots;
             foreach (var instance in node.Allocated)
             {
-                _usedMemory[i] += instance.MemoryBytes;
-                _usedCpu[i] += instance.CpuWeight;
-                _usedSlots[i]++;
-                if (instance.MinAvailable > _budgets.GetValueOrDefault(instance.Deployment))
-                {
-                    _budgets[instance.Deployment] = instance.MinAvailable;
-                }
-                if (node.Status == NodeStatus.Ready)
-                {
-                    _readyCounts[instance.Deployment] = _readyCounts.GetValueOrDefault(instance.Deployment) + 1;
-                }
+                Count(i, instance, +1);
             }
         }
     }
@@ -297,7 +328,28 @@ public sealed class ClusterSnapshot
     /// <summary>The nodes, sorted by name (ordinal).</summary>
     public IReadOnlyList<SchedulerNode> Nodes { get; }
 
-    internal SchedulerNode[] NodeArray => (SchedulerNode[])Nodes;
+    internal SchedulerNode[] NodeArray { get; }
+
+    internal bool IsLive { get; }
+
+    internal long[] CapacityMemory => _capMemory;
+
+    internal long[] CapacityCpu => _capCpu;
+
+    internal int[] CapacitySlots => _capSlots;
+
+    internal long[] UsedMemoryArray => _usedMemory;
+
+    internal long[] UsedCpuArray => _usedCpu;
+
+    internal int[] UsedSlotsArray => _usedSlots;
+
+    /// <summary>The index of the node named <paramref name="name"/> in <see cref="Nodes"/>, or −1.</summary>
+    public int IndexOf(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return _byName.TryGetValue(name, out int i) ? i : -1;
+    }
 
     internal long UsedMemory(int index) => _usedMemory[index];
 
@@ -322,12 +374,7 @@ public sealed class ClusterSnapshot
             {
                 foreach (var instance in nodes[i].Allocated)
                 {
-                    if (!all.TryGetValue(instance.Deployment, out var counts))
-                    {
-                        all[instance.Deployment] = counts = [];
-                    }
-
-                    counts[i] = counts.GetValueOrDefault(i) + 1;
+                    AddCount(all, instance.Deployment, i, +1);
                 }
             }
 
@@ -336,5 +383,237 @@ public sealed class ClusterSnapshot
         }
 
         return all.GetValueOrDefault(deployment);
+    }
+
+    /// <summary>Instances carrying the label <paramref name="key"/>=<paramref name="value"/>, with their node (index built once, on first use).</summary>
+    internal List<(int Node, PlacedInstance Instance)>? WithLabel(string key, string value)
+    {
+        var all = Volatile.Read(ref _byLabel);
+        if (all is null)
+        {
+            all = new Dictionary<string, List<(int, PlacedInstance)>>(StringComparer.Ordinal);
+            var nodes = NodeArray;
+            for (int i = 0; i < nodes.Length; i++)
+            {
+                foreach (var instance in nodes[i].Allocated)
+                {
+                    IndexLabels(all, i, instance, +1);
+                }
+            }
+
+            Interlocked.CompareExchange(ref _byLabel, all, null);
+            all = _byLabel!;
+        }
+
+        return all.GetValueOrDefault(LabelKey(key, value));
+    }
+
+    /// <summary>Per node, the id of its topology domain for <paramref name="topologyKey"/> (−1 without the label), and the number of domains.</summary>
+    internal (int[] Ids, int Count) Domains(string topologyKey)
+    {
+        lock (_cacheLock)
+        {
+            if (_domains.TryGetValue(topologyKey, out var cached))
+            {
+                return cached;
+            }
+
+            var ids = new int[NodeArray.Length];
+            var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (int i = 0; i < ids.Length; i++)
+            {
+                var value = PlacementContext.TopologyValue(NodeArray[i], topologyKey);
+                if (value is null)
+                {
+                    ids[i] = -1;
+                    continue;
+                }
+
+                if (!seen.TryGetValue(value, out int id))
+                {
+                    seen[value] = id = seen.Count;
+                }
+
+                ids[i] = id;
+            }
+
+            var result = (ids, seen.Count);
+            _domains[topologyKey] = result;
+            return result;
+        }
+    }
+
+    /// <summary>Caches the per-request result of the filters that depend only on the node and the request (readiness, selector, taints).</summary>
+    internal StaticFilterResult StaticFilter(string key, Func<StaticFilterResult> compute)
+    {
+        lock (_cacheLock)
+        {
+            if (_static.TryGetValue(key, out var cached))
+            {
+                return cached;
+            }
+        }
+
+        var result = compute();
+        lock (_cacheLock)
+        {
+            if (_static.Count >= 1024)
+            {
+                _static.Clear();
+            }
+
+            _static[key] = result;
+        }
+
+        return result;
+    }
+
+    internal void Bind(int i, PlacedInstance instance)
+    {
+        ((List<PlacedInstance>)NodeArray[i].Allocated).Add(instance);
+        Count(i, instance, +1);
+    }
+
+    internal bool Evict(int i, PlacedInstance instance)
+    {
+        if (!((List<PlacedInstance>)NodeArray[i].Allocated).Remove(instance))
+        {
+            return false;
+        }
+
+        Count(i, instance, -1);
+        return true;
+    }
+
+    private void Count(int i, PlacedInstance instance, int sign)
+    {
+        _usedMemory[i] += sign * instance.MemoryBytes;
+        _usedCpu[i] += sign * instance.CpuWeight;
+        _usedSlots[i] += sign;
+        if (sign > 0 && instance.MinAvailable > _budgets.GetValueOrDefault(instance.Deployment))
+        {
+            _budgets[instance.Deployment] = instance.MinAvailable;
+        }
+
+        if (NodeArray[i].Status == NodeStatus.Ready)
+        {
+            _readyCounts[instance.Deployment] = _readyCounts.GetValueOrDefault(instance.Deployment) + sign;
+        }
+
+        if (_perNodeCounts is { } counts)
+        {
+            AddCount(counts, instance.Deployment, i, sign);
+        }
+
+        if (_byLabel is { } byLabel)
+        {
+            IndexLabels(byLabel, i, instance, sign);
+        }
+    }
+
+    private static void AddCount(Dictionary<string, Dictionary<int, int>> all, string deployment, int node, int sign)
+    {
+        if (!all.TryGetValue(deployment, out var counts))
+        {
+            all[deployment] = counts = [];
+        }
+
+        int c = counts.GetValueOrDefault(node) + sign;
+        if (c == 0)
+        {
+            counts.Remove(node);
+        }
+        else
+        {
+            counts[node] = c;
+        }
+    }
+
+    private static void IndexLabels(Dictionary<string, List<(int, PlacedInstance)>> all, int node, PlacedInstance instance, int sign)
+    {
+        foreach (var pair in instance.Labels)
+        {
+            var key = LabelKey(pair.Key, pair.Value);
+            if (!all.TryGetValue(key, out var list))
+            {
+                all[key] = list = [];
+            }
+
+            if (sign > 0)
+            {
+                list.Add((node, instance));
+            }
+            else
+            {
+                list.Remove((node, instance));
+            }
+        }
+    }
+
+    private static string LabelKey(string key, string value) => string.Concat(key, "\0", value);
+}
+
+/// <summary>Nodes that pass the request-independent-of-usage filters, in index order, and their taint score.</summary>
+internal sealed class StaticFilterResult(int[] candidates, byte[] taintScore)
+{
+    public int[] Candidates { get; } = candidates;
+
+    public byte[] TaintScore { get; } = taintScore;
+}
+
+/// <summary>
+/// A mutable cluster model for one writer: a live <see cref="Snapshot"/> plus <see cref="Bind(PlacementResult)"/> and
+/// <see cref="Evict"/> to apply scheduling decisions incrementally (used by simulations and the <see cref="Rescheduler"/>).
+/// Not thread-safe; do not schedule against <see cref="Snapshot"/> while binding.
+/// </summary>
+public sealed class ClusterState
+{
+    /// <summary>Copies <paramref name="nodes"/> (their instance lists are copied; the records are shared).</summary>
+    public ClusterState(IEnumerable<SchedulerNode> nodes)
+    {
+        Snapshot = new ClusterSnapshot(nodes, live: true);
+    }
+
+    /// <summary>The current view; it reflects every bind and eviction made so far.</summary>
+    public ClusterSnapshot Snapshot { get; }
+
+    /// <summary>Applies a result: evicts its victims, then binds every placed instance to its node.</summary>
+    public void Bind(PlacementResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        foreach (var v in result.Victims)
+        {
+            Evict(v.NodeName, v.Instance);
+        }
+
+        foreach (var p in result.Instances)
+        {
+            if (p.NodeName is not null && p.Instance is not null)
+            {
+                Bind(p.NodeName, p.Instance);
+            }
+        }
+    }
+
+    /// <summary>Binds <paramref name="instance"/> to the node named <paramref name="nodeName"/> (no checks: the scheduler decided).</summary>
+    /// <exception cref="ArgumentException">No such node.</exception>
+    public void Bind(string nodeName, PlacedInstance instance)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        Snapshot.Bind(Index(nodeName), instance);
+    }
+
+    /// <summary>Removes <paramref name="instance"/> from the node named <paramref name="nodeName"/>; false if it was not there.</summary>
+    /// <exception cref="ArgumentException">No such node.</exception>
+    public bool Evict(string nodeName, PlacedInstance instance)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        return Snapshot.Evict(Index(nodeName), instance);
+    }
+
+    private int Index(string nodeName)
+    {
+        int i = Snapshot.IndexOf(nodeName);
+        return i >= 0 ? i : throw new ArgumentException($"No node named '{nodeName}'.", nameof(nodeName));
     }
 }

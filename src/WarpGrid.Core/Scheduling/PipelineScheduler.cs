@@ -13,6 +13,7 @@ public sealed class PipelineScheduler : IScheduler
     private readonly IScorePlugin[] _scorers;
     private readonly int[] _weights;
     private readonly SchedulerOptions _options;
+    private readonly FastPlan _plan;
 
     /// <summary>Creates a scheduler from the registered plugins (in registration order) and options.</summary>
     /// <exception cref="ArgumentException">Two plugins of the same kind share a name, or a weight is negative.</exception>
@@ -44,6 +45,7 @@ public sealed class PipelineScheduler : IScheduler
         _weights = weights.ToArray();
         ThrowOnDuplicates(_filters.Select(f => f.Name), "filter");
         ThrowOnDuplicates(_scorers.Select(s => s.Name), "score");
+        _plan = new FastPlan(_filters, _scorers, _weights);
     }
 
     /// <summary>The built-in filters, in pipeline order.</summary>
@@ -139,44 +141,18 @@ public sealed class PipelineScheduler : IScheduler
         uint seed = StableHash(request.Deployment);
         var placements = new InstancePlacement[request.Instances];
         var victims = new List<PreemptionVictim>();
+        var statics = StaticFilters(context);
         for (int k = 0; k < request.Instances; k++)
         {
             context.InstanceIndex = k;
-            int best = -1;
             long bestScore = long.MinValue;
-            int feasible = 0;
             int start = n == 0 ? 0 : (int)((seed + (uint)k) % (uint)n);
-            for (int step = 0; step < n; step++)
-            {
-                int i = start + step;
-                if (i >= n)
-                {
-                    i -= n;
-                }
-
-                var state = new NodeState(context, i);
-                if (!PassesFilters(context, state))
-                {
-                    continue;
-                }
-
-                long score = ScoreNode(context, state);
-                if (score > bestScore || (score == bestScore && i < best))
-                {
-                    best = i;
-                    bestScore = score;
-                }
-
-                if (++feasible >= toFind)
-                {
-                    break;
-                }
-            }
+            int best = Scan(context, statics, start, toFind, ref bestScore);
 
             bool preempted = false;
             if (best < 0 && _options.EnablePreemption)
             {
-                best = TryPreempt(context, victims);
+                best = TryPreempt(context, statics, victims);
                 preempted = best >= 0;
                 if (preempted)
                 {
@@ -195,11 +171,202 @@ public sealed class PipelineScheduler : IScheduler
                 break;
             }
 
-            context.Add(best, NewInstance(request, k));
-            placements[k] = new InstancePlacement { Index = k, NodeName = nodes[best].Name, Preempted = preempted, Score = bestScore };
+            var instance = NewInstance(request, k);
+            context.Add(best, instance);
+            placements[k] = new InstancePlacement { Index = k, NodeName = nodes[best].Name, Instance = instance, Preempted = preempted, Score = bestScore };
         }
 
         return new PlacementResult(request.Deployment, placements, victims);
+    }
+
+    /// <summary>
+    /// Scans nodes from <paramref name="start"/> (cyclically, in index order) that pass the usage-independent filters,
+    /// checks the usage-dependent ones, scores the feasible ones, and stops after <paramref name="toFind"/> feasible nodes.
+    /// Visits the same nodes in the same order, with the same scores, as running every plugin on every node would.
+    /// </summary>
+    private int Scan(PlacementContext context, StaticFilterResult statics, int start, int toFind, ref long bestScore)
+    {
+        var plan = _plan;
+        var snapshot = context.Snapshot;
+        var request = context.Request;
+        int[] candidates = statics.Candidates;
+        int m = candidates.Length;
+        if (m == 0)
+        {
+            return -1;
+        }
+
+        long[] capMem = snapshot.CapacityMemory, capCpu = snapshot.CapacityCpu, usedMem = snapshot.UsedMemoryArray, usedCpu = snapshot.UsedCpuArray;
+        int[] capSlots = snapshot.CapacitySlots, usedSlots = snapshot.UsedSlotsArray;
+        long[] dMem = context.DeltaMemory, dCpu = context.DeltaCpu;
+        int[] dSlots = context.DeltaSlots, own = context.OwnCounts;
+        byte[] taintScore = statics.TaintScore;
+        long reqMem = request.MemoryBytes, reqCpu = request.CpuWeight;
+        bool spread = context.Strategy == ScoringStrategy.Spread;
+        bool fit = plan.ResourceFit;
+        var affinityFilter = context.HasRequiredTerms ? plan.AffinityFilter : null;
+        var affinityScorer = context.HasPreferredTerms ? plan.AffinityScorer : null;
+        var customFilters = plan.CustomFilters;
+        var customScorers = plan.CustomScorers;
+        int raWeight = plan.AllocationWeight, dsWeight = spread ? plan.SpreadWeight : 0, ttWeight = plan.TaintWeight;
+
+        int best = -1;
+        int feasible = 0;
+        int p = Array.BinarySearch(candidates, start);
+        if (p < 0)
+        {
+            p = ~p;
+        }
+
+        for (int step = 0; step < m; step++, p++)
+        {
+            if (p >= m)
+            {
+                p = 0;
+            }
+
+            int i = candidates[p];
+            long mem = usedMem[i] + dMem[i] + reqMem;
+            long cpu = usedCpu[i] + dCpu[i] + reqCpu;
+            long slots = usedSlots[i] + dSlots[i] + 1L;
+            if (fit && (slots > capSlots[i] || mem > capMem[i] || cpu > capCpu[i]))
+            {
+                continue;
+            }
+
+            if (affinityFilter is not null && !affinityFilter.Filter(context, new NodeState(context, i)).Passed)
+            {
+                continue;
+            }
+
+            if (customFilters.Length > 0 && !PassesCustom(context, customFilters, i))
+            {
+                continue;
+            }
+
+            long score = 0;
+            if (raWeight > 0)
+            {
+                long sum = 0;
+                int dims = 0;
+                Allocation(mem, capMem[i], ref sum, ref dims);
+                Allocation(cpu, capCpu[i], ref sum, ref dims);
+                Allocation(slots, capSlots[i], ref sum, ref dims);
+                long used = dims == 0 ? 0 : sum / dims;
+                score += Math.Clamp(spread ? 100 - used : used, 0, 100) * raWeight;
+            }
+
+            if (dsWeight > 0)
+            {
+                score += Math.Clamp(100 / (1 + own[i]), 0, 100) * dsWeight;
+            }
+
+            score += taintScore[i] * (long)ttWeight;
+            if (affinityScorer is not null)
+            {
+                score += Math.Clamp(affinityScorer.Score(context, new NodeState(context, i)), 0, 100) * plan.AffinityWeight;
+            }
+
+            for (int s = 0; s < customScorers.Length; s++)
+            {
+                score += Math.Clamp(customScorers[s].Score(context, new NodeState(context, i)), 0, 100) * plan.CustomWeights[s];
+            }
+
+            if (score > bestScore || (score == bestScore && i < best))
+            {
+                best = i;
+                bestScore = score;
+            }
+
+            if (++feasible >= toFind)
+            {
+                break;
+            }
+        }
+
+        return best;
+
+        static bool PassesCustom(PlacementContext context, IFilterPlugin[] filters, int i)
+        {
+            var state = new NodeState(context, i);
+            foreach (var f in filters)
+            {
+                if (!f.Filter(context, state).Passed)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>Same arithmetic as <see cref="ResourceAllocationScore"/>.</summary>
+    private static void Allocation(long used, long capacity, ref long sum, ref int dims)
+    {
+        if (capacity <= 0)
+        {
+            return;
+        }
+
+        sum += (long)Math.Clamp((double)used * 100 / capacity, 0, 100);
+        dims++;
+    }
+
+    /// <summary>
+    /// The nodes passing the filters that depend only on the node and the request (readiness, node selector, taints), in
+    /// index order, with their taint score; cached in the snapshot per (active plugins, selector, tolerations).
+    /// </summary>
+    private StaticFilterResult StaticFilters(PlacementContext context)
+    {
+        var plan = _plan;
+        var key = new System.Text.StringBuilder();
+        key.Append(plan.Ready ? 'R' : '-').Append(plan.Selector ? 'S' : '-').Append(plan.TaintFilter ? 'T' : '-').Append('|');
+        if (plan.Selector)
+        {
+            foreach (var (k, v, _) in context.Selector)
+            {
+                key.Append(k).Append('\0').Append(v).Append('\0');
+            }
+        }
+
+        key.Append('|');
+        if (plan.TaintFilter || plan.TaintWeight > 0)
+        {
+            foreach (var t in context.Tolerations)
+            {
+                key.Append(t.Key).Append('\0').Append(t.Value).Append('\0').Append(t.Effect is { } e ? (int)e : -1).Append('\0').Append((int)t.Operator).Append('\0');
+            }
+        }
+
+        return context.Snapshot.StaticFilter(key.ToString(), () =>
+        {
+            var nodes = context.Snapshot.NodeArray;
+            var candidates = new List<int>(nodes.Length);
+            var taintScore = new byte[nodes.Length];
+            var taints = new TaintTolerationPlugin();
+            for (int i = 0; i < nodes.Length; i++)
+            {
+                var state = new NodeState(context, i);
+                taintScore[i] = (byte)Math.Clamp(taints.Score(context, state), 0, 100);
+                bool pass = true;
+                foreach (var f in plan.StaticFilters)
+                {
+                    if (!f.Filter(context, state).Passed)
+                    {
+                        pass = false;
+                        break;
+                    }
+                }
+
+                if (pass)
+                {
+                    candidates.Add(i);
+                }
+            }
+
+            return new StaticFilterResult(candidates.ToArray(), taintScore);
+        });
     }
 
     private bool PassesFilters(PlacementContext context, in NodeState state)
@@ -231,12 +398,13 @@ public sealed class PipelineScheduler : IScheduler
     /// then the smallest node name) lets the instance pass every filter, honouring victims' min-available budgets.
     /// Evicts them in the working copy and returns the node index, or −1.
     /// </summary>
-    private int TryPreempt(PlacementContext context, List<PreemptionVictim> victims)
+    private int TryPreempt(PlacementContext context, StaticFilterResult statics, List<PreemptionVictim> victims)
     {
-        var request = context.Request;
         var nodes = context.Snapshot.NodeArray;
         var candidates = new List<(int Node, List<PlacedInstance> Victims, long PrioritySum)>();
-        for (int i = 0; i < nodes.Length; i++)
+
+        // Nodes failing readiness, selector or taints cannot be helped by evictions: only the static survivors are tried.
+        foreach (int i in statics.Candidates)
         {
             var state = new NodeState(context, i);
             bool resolvable = true;
@@ -479,6 +647,105 @@ public sealed class PipelineScheduler : IScheduler
                 throw new ArgumentException($"Two {kind} plugins are named '{name}'; plugin names must be unique.");
             }
         }
+    }
+
+    /// <summary>
+    /// The pipeline split for the hot path: the built-in filters that depend only on node and request (run once per
+    /// snapshot and request shape), the built-in usage checks (inlined), and everything else (called per node).
+    /// </summary>
+    private sealed class FastPlan
+    {
+        public FastPlan(IFilterPlugin[] filters, IScorePlugin[] scorers, int[] weights)
+        {
+            var statics = new List<IFilterPlugin>();
+            var custom = new List<IFilterPlugin>();
+            foreach (var f in filters)
+            {
+                switch (f)
+                {
+                    case NodeReadyFilter:
+                        Ready = true;
+                        statics.Add(f);
+                        break;
+                    case NodeSelectorFilter:
+                        Selector = true;
+                        statics.Add(f);
+                        break;
+                    case TaintTolerationPlugin:
+                        TaintFilter = true;
+                        statics.Add(f);
+                        break;
+                    case ResourceFitFilter:
+                        ResourceFit = true;
+                        break;
+                    case AffinityPlugin a:
+                        AffinityFilter = a;
+                        break;
+                    default:
+                        custom.Add(f);
+                        break;
+                }
+            }
+
+            var customScorers = new List<IScorePlugin>();
+            var customWeights = new List<int>();
+            for (int s = 0; s < scorers.Length; s++)
+            {
+                switch (scorers[s])
+                {
+                    case ResourceAllocationScore:
+                        AllocationWeight = weights[s];
+                        break;
+                    case DeploymentSpreadScore:
+                        SpreadWeight = weights[s];
+                        break;
+                    case TaintTolerationPlugin:
+                        TaintWeight = weights[s];
+                        break;
+                    case AffinityPlugin a:
+                        AffinityScorer = a;
+                        AffinityWeight = weights[s];
+                        break;
+                    default:
+                        customScorers.Add(scorers[s]);
+                        customWeights.Add(weights[s]);
+                        break;
+                }
+            }
+
+            StaticFilters = statics.ToArray();
+            CustomFilters = custom.ToArray();
+            CustomScorers = customScorers.ToArray();
+            CustomWeights = customWeights.ToArray();
+        }
+
+        public bool Ready { get; }
+
+        public bool Selector { get; }
+
+        public bool TaintFilter { get; }
+
+        public bool ResourceFit { get; }
+
+        public AffinityPlugin? AffinityFilter { get; }
+
+        public IFilterPlugin[] StaticFilters { get; }
+
+        public IFilterPlugin[] CustomFilters { get; }
+
+        public int AllocationWeight { get; }
+
+        public int SpreadWeight { get; }
+
+        public int TaintWeight { get; }
+
+        public AffinityPlugin? AffinityScorer { get; }
+
+        public int AffinityWeight { get; }
+
+        public IScorePlugin[] CustomScorers { get; }
+
+        public int[] CustomWeights { get; }
     }
 
     /// <summary>FNV-1a; <see cref="string.GetHashCode()"/> is randomized per process and would break determinism.</summary>

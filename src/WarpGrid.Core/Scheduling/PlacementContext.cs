@@ -11,9 +11,7 @@ public sealed class PlacementContext
 
     private readonly ClusterSnapshot _snapshot;
     private Workspace? _ws;
-    private Dictionary<int, List<PlacedInstance>>? _instances;
-    private Dictionary<int, int>? _ownPerNode;
-    private bool _ownPerNodeCopied;
+    private List<(int Node, PlacedInstance Instance, int Sign)>? _changes;
     private Dictionary<string, int>? _readyDelta;
 
     internal PlacementContext(ClusterSnapshot snapshot, PlacementRequest request, ScoringStrategy strategy)
@@ -47,16 +45,11 @@ public sealed class PlacementContext
         }
 
         Terms = terms.ToArray();
-        if (Terms.Length > 0)
+        foreach (var t in Terms)
         {
-            var nodes = snapshot.NodeArray;
-            for (int i = 0; i < nodes.Length; i++)
-            {
-                foreach (var instance in nodes[i].Allocated)
-                {
-                    CountTerms(i, instance, +1);
-                }
-            }
+            (t.DomainOfNode, int count) = snapshot.Domains(t.Term.TopologyKey);
+            t.Counts = new int[count];
+            CountExisting(t);
         }
 
         foreach (var t in Terms)
@@ -79,7 +72,14 @@ public sealed class PlacementContext
             }
         }
 
-        _ownPerNode = snapshot.PerNodeCounts(request.Deployment);
+        if (snapshot.PerNodeCounts(request.Deployment) is { } own)
+        {
+            foreach (var (node, count) in own)
+            {
+                _ws.Own[node] = count;
+                _ws.OwnTouched.Add(node);
+            }
+        }
     }
 
     /// <summary>The snapshot being placed into.</summary>
@@ -121,7 +121,7 @@ public sealed class PlacementContext
     }
 
     /// <summary>How many instances of the request's own deployment run on the node now.</summary>
-    public int OwnInstancesOn(int nodeIndex) => _ownPerNode is null ? 0 : _ownPerNode.GetValueOrDefault(nodeIndex);
+    public int OwnInstancesOn(int nodeIndex) => _ws!.Own[nodeIndex];
 
     internal long UsedMemory(int i) => _snapshot.UsedMemory(i) + _ws!.Memory[i];
 
@@ -129,8 +129,44 @@ public sealed class PlacementContext
 
     internal int UsedSlots(int i) => _snapshot.UsedSlots(i) + _ws!.Slots[i];
 
+    /// <summary>Working usage deltas (this request's placements minus evictions), indexed by node.</summary>
+    internal long[] DeltaMemory => _ws!.Memory;
+
+    internal long[] DeltaCpu => _ws!.Cpu;
+
+    internal int[] DeltaSlots => _ws!.Slots;
+
+    internal int[] OwnCounts => _ws!.Own;
+
     internal IReadOnlyList<PlacedInstance> InstancesOn(int i)
-        => _instances is not null && _instances.TryGetValue(i, out var list) ? list : _snapshot.NodeArray[i].Allocated;
+    {
+        var allocated = _snapshot.NodeArray[i].Allocated;
+        if (_changes is null)
+        {
+            return allocated;
+        }
+
+        List<PlacedInstance>? list = null;
+        foreach (var (node, instance, sign) in _changes)
+        {
+            if (node != i)
+            {
+                continue;
+            }
+
+            list ??= new List<PlacedInstance>(allocated);
+            if (sign > 0)
+            {
+                list.Add(instance);
+            }
+            else
+            {
+                list.Remove(instance);
+            }
+        }
+
+        return list ?? allocated;
+    }
 
     internal int ReadyCount(string deployment)
         => _snapshot.ReadyCount(deployment) + (_readyDelta is null ? 0 : _readyDelta.GetValueOrDefault(deployment));
@@ -151,30 +187,15 @@ public sealed class PlacementContext
         ws.Cpu[i] += sign * instance.CpuWeight;
         ws.Slots[i] += sign;
 
-        _instances ??= [];
-        if (!_instances.TryGetValue(i, out var list))
-        {
-            _instances[i] = list = new List<PlacedInstance>(_snapshot.NodeArray[i].Allocated);
-        }
-
-        if (sign > 0)
-        {
-            list.Add(instance);
-        }
-        else
-        {
-            list.Remove(instance);
-        }
-
+        (_changes ??= []).Add((i, instance, sign));
         if (string.Equals(instance.Deployment, Request.Deployment, StringComparison.Ordinal))
         {
-            if (!_ownPerNodeCopied)
+            if (ws.Own[i] == 0)
             {
-                _ownPerNode = _ownPerNode is null ? [] : new Dictionary<int, int>(_ownPerNode);
-                _ownPerNodeCopied = true;
+                ws.OwnTouched.Add(i);
             }
 
-            _ownPerNode![i] = _ownPerNode.GetValueOrDefault(i) + sign;
+            ws.Own[i] += sign;
         }
 
         if (_snapshot.NodeArray[i].Status == NodeStatus.Ready)
@@ -190,16 +211,43 @@ public sealed class PlacementContext
     {
         foreach (var t in Terms)
         {
-            if (!t.Term.Matches(instance.Labels))
+            if (t.Term.Matches(instance.Labels))
             {
-                continue;
+                t.Add(nodeIndex, sign);
+            }
+        }
+    }
+
+    /// <summary>Counts the snapshot's instances matching <paramref name="t"/>, through the snapshot's label index.</summary>
+    private void CountExisting(TermState t)
+    {
+        using var e = t.Term.MatchLabels.GetEnumerator();
+        if (!e.MoveNext())
+        {
+            // An empty selector matches every instance.
+            var nodes = _snapshot.NodeArray;
+            for (int i = 0; i < nodes.Length; i++)
+            {
+                for (int j = 0; j < nodes[i].Allocated.Count; j++)
+                {
+                    t.Add(i, +1);
+                }
             }
 
-            t.Total += sign;
-            var domain = TopologyValue(_snapshot.NodeArray[nodeIndex], t.Term.TopologyKey);
-            if (domain is not null)
+            return;
+        }
+
+        var first = e.Current;
+        if (_snapshot.WithLabel(first.Key, first.Value) is not { } candidates)
+        {
+            return;
+        }
+
+        foreach (var (node, instance) in candidates)
+        {
+            if (t.Term.Matches(instance.Labels))
             {
-                t.Counts[domain] = t.Counts.GetValueOrDefault(domain) + sign;
+                t.Add(node, +1);
             }
         }
     }
@@ -220,6 +268,12 @@ public sealed class PlacementContext
         }
 
         ws.Touched.Clear();
+        foreach (int i in ws.OwnTouched)
+        {
+            ws.Own[i] = 0;
+        }
+
+        ws.OwnTouched.Clear();
         _ws = null;
         t_workspace = ws;
     }
@@ -229,7 +283,9 @@ public sealed class PlacementContext
         public readonly long[] Memory = new long[n];
         public readonly long[] Cpu = new long[n];
         public readonly int[] Slots = new int[n];
+        public readonly int[] Own = new int[n];
         public readonly List<int> Touched = [];
+        public readonly List<int> OwnTouched = [];
     }
 }
 
@@ -257,7 +313,28 @@ internal sealed class TermState
 
     public string MissingTopologyReason { get; }
 
-    public Dictionary<string, int> Counts { get; } = new(StringComparer.Ordinal);
+    /// <summary>Per node, its domain id for the term's topology key; −1 when the node lacks the label.</summary>
+    public int[] DomainOfNode { get; set; } = [];
+
+    /// <summary>Matching instances per domain id.</summary>
+    public int[] Counts { get; set; } = [];
 
     public int Total { get; set; }
+
+    /// <summary>Matching instances in the domain of node <paramref name="nodeIndex"/>; −1 when it has no such domain.</summary>
+    public int CountOn(int nodeIndex)
+    {
+        int d = DomainOfNode[nodeIndex];
+        return d < 0 ? -1 : Counts[d];
+    }
+
+    public void Add(int nodeIndex, int sign)
+    {
+        Total += sign;
+        int d = DomainOfNode[nodeIndex];
+        if (d >= 0)
+        {
+            Counts[d] += sign;
+        }
+    }
 }

@@ -59,6 +59,9 @@ public sealed record InstancePlacement
     /// <summary>The chosen node, or <see langword="null"/> when pending.</summary>
     public string? NodeName { get; init; }
 
+    /// <summary>The instance to bind to <see cref="NodeName"/> (<see cref="ClusterState.Bind(PlacementResult)"/> does); <see langword="null"/> when pending.</summary>
+    public PlacedInstance? Instance { get; init; }
+
     /// <summary>Why the instance is pending; <see langword="null"/> when placed.</summary>
     public PlacementExplanation? Pending { get; init; }
 

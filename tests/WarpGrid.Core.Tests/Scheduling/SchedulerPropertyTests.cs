@@ -143,4 +143,49 @@ public sealed class SchedulerPropertyTests
             Assert.Equal(first.Pending?.ToString(), second.Pending?.ToString());
         }, iter: 500);
     }
+
+    [Fact]
+    public void BindingIntoClusterState_SchedulesLikeAFreshSnapshotOfTheSameNodes()
+    {
+        var scheduler = PipelineScheduler.CreateDefault();
+        Gen.Select(GenCluster, GenRequest, GenRequest, GenRequest).Sample(c =>
+        {
+            var (snapshot, r1, r2, r3) = c;
+
+            // A ClusterState remembers a deployment's budget after its instances are evicted; a fresh snapshot cannot.
+            var state = new ClusterState(snapshot.Nodes.Select(n => n with { Allocated = n.Allocated.Select(i => i with { MinAvailable = 0 }).ToArray() }));
+            foreach (var request in new[] { r1, r2 })
+            {
+                state.Bind(scheduler.Schedule(state.Snapshot, request));
+            }
+
+            var fresh = new ClusterSnapshot(state.Snapshot.Nodes.Select(n => n with { Allocated = n.Allocated.ToArray() }));
+            var incremental = scheduler.Schedule(state.Snapshot, r3);
+            var rebuilt = scheduler.Schedule(fresh, r3);
+            Assert.Equal(rebuilt.Instances.Select(i => (i.NodeName, i.Score)), incremental.Instances.Select(i => (i.NodeName, i.Score)));
+            Assert.Equal(rebuilt.Victims.Select(v => v.Instance.InstanceId), incremental.Victims.Select(v => v.Instance.InstanceId));
+            Assert.Equal(rebuilt.Pending?.ToString(), incremental.Pending?.ToString());
+        }, iter: 1000);
+    }
+
+    [Fact]
+    public void ScheduledScore_EqualsTheExplainedTotal_ForTheFirstInstance()
+    {
+        // The hot path inlines the built-in plugins; Explain runs every plugin on every node. They must agree.
+        var scheduler = PipelineScheduler.CreateDefault(new SchedulerOptions { ScoreWeights = { ["ResourceAllocation"] = 3, ["TaintToleration"] = 2 } });
+        GenCase.Sample(c =>
+        {
+            var explained = scheduler.Explain(c.Snapshot, c.Request with { Instances = 1 });
+            var first = explained.Result.Instances[0];
+            if (first.NodeName is null || first.Preempted)
+            {
+                Assert.DoesNotContain(explained.Nodes, n => n.Feasible);
+                return;
+            }
+
+            long best = explained.Nodes.Where(n => n.Feasible).Max(n => n.TotalScore!.Value);
+            Assert.Equal(best, first.Score);
+            Assert.Equal(explained.Nodes.First(n => n.TotalScore == best).NodeName, first.NodeName);
+        }, iter: 2000);
+    }
 }
