@@ -61,6 +61,7 @@ public sealed class WagiRequest
         }
 
         string? contentType = null;
+        Span<char> buffer = stackalloc char[128];
         foreach (var (name, value) in Headers)
         {
             if (contentType is null && name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase))
@@ -68,7 +69,9 @@ public sealed class WagiRequest
                 contentType = value;
             }
 
-            context.AddHeaderVariable(name, value);
+            var variable = name.Length + 5 <= buffer.Length ? buffer[..(name.Length + 5)] : new char[name.Length + 5];
+            WriteHeaderVariable(name, variable);
+            context.AddEnvironment(variable, value);
         }
 
         context.AddEnvironment("GATEWAY_INTERFACE", "CGI/1.1");
@@ -105,14 +108,16 @@ public sealed class WagiRequest
     public static string HeaderVariable(string headerName)
     {
         ArgumentNullException.ThrowIfNull(headerName);
-        return string.Create(headerName.Length + 5, headerName, static (span, name) =>
+        return string.Create(headerName.Length + 5, headerName, static (span, name) => WriteHeaderVariable(name, span));
+    }
+
+    private static void WriteHeaderVariable(ReadOnlySpan<char> headerName, Span<char> destination)
+    {
+        "HTTP_".CopyTo(destination);
+        for (var i = 0; i < headerName.Length; i++)
         {
-            "HTTP_".CopyTo(span);
-            for (var i = 0; i < name.Length; i++)
-            {
-                var c = name[i];
-                span[i + 5] = c == '-' ? '_' : char.ToUpperInvariant(c);
-            }
-        });
+            var c = headerName[i];
+            destination[i + 5] = c == '-' ? '_' : char.ToUpperInvariant(c);
+        }
     }
 }

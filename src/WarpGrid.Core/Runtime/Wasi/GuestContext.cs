@@ -94,19 +94,8 @@ public sealed class GuestContext
         Append(ref _env, ref _envLength, ref _envCount, name, digits[..written]);
     }
 
-    /// <summary>Adds the CGI variable of a request header: <c>HTTP_</c> + the name upper-cased with '-' as '_'.</summary>
-    public void AddHeaderVariable(string headerName, string value)
-    {
-        Span<char> name = headerName.Length <= 128 ? stackalloc char[headerName.Length + 5] : new char[headerName.Length + 5];
-        "HTTP_".CopyTo(name);
-        for (var i = 0; i < headerName.Length; i++)
-        {
-            var c = headerName[i];
-            name[i + 5] = c == '-' ? '_' : char.ToUpperInvariant(c);
-        }
-
-        Append(ref _env, ref _envLength, ref _envCount, name, value);
-    }
+    /// <summary>Adds one environment variable from spans (no intermediate strings).</summary>
+    public void AddEnvironment(ReadOnlySpan<char> name, ReadOnlySpan<char> value) => Append(ref _env, ref _envLength, ref _envCount, name, value);
 
     /// <summary>Adds one command-line argument.</summary>
     public void AddArgument(string value) => Append(ref _args, ref _argLength, ref _argCount, value, default, separator: false);
