@@ -97,13 +97,7 @@ public static class WarpGridApplicationExtensions
 
     internal static IResult Problem(int status, string code, string title, string detail, object? extra = null, IReadOnlyList<DeploymentError>? errors = null)
     {
-        var body = new Dictionary<string, object?>
-        {
-            ["type"] = "https://warpgrid.dev/errors/" + code,
-            ["title"] = title,
-            ["status"] = status,
-            ["detail"] = detail,
-        };
+        var body = WarpGridProblem.Create(status, code, title, detail);
         if (errors is not null)
         {
             body["errors"] = errors;
@@ -114,7 +108,7 @@ public static class WarpGridApplicationExtensions
             body["deployment"] = extra;
         }
 
-        return Results.Json(body, Json, "application/problem+json", status);
+        return Results.Json(body, Json, WarpGridProblem.ContentType, status);
     }
 
     private static async Task<IResult> ApplyAsync(HttpContext context, string? name, bool createOnly)

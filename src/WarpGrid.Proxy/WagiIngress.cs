@@ -285,7 +285,7 @@ public sealed partial class WagiIngress
         }
 
         response.StatusCode = status;
-        response.ContentType = "application/problem+json";
+        response.ContentType = WarpGridProblem.ContentType;
         response.Headers["X-WarpGrid-Error"] = code;
         if (status == 503)
         {
@@ -297,13 +297,7 @@ public sealed partial class WagiIngress
             response.Headers.Connection = "close";
         }
 
-        var problem = new Dictionary<string, object?>
-        {
-            ["type"] = "https://warpgrid.dev/errors/" + code,
-            ["title"] = title,
-            ["status"] = status,
-            ["detail"] = detail,
-        };
+        var problem = WarpGridProblem.Create(status, code, title, detail);
         if (deployment is not null)
         {
             problem["deployment"] = deployment;
