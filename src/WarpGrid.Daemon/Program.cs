@@ -44,6 +44,7 @@ builder.Services.AddWarpGridNode(node =>
 var app = builder.Build();
 app.UseWarpGridIngress();
 app.MapWarpGridApi().RequireHost($"*:{options.Api.Port}");
+app.MapWarpGridMetrics().RequireHost($"*:{options.Api.Port}");
 app.Logger.LogInformation("warpd API on http://{Api}, ingress on http://{Ingress}", options.Api, options.Ingress);
 await app.RunAsync();
 return 0;

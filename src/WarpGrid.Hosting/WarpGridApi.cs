@@ -16,7 +16,7 @@ using WarpGrid.Proxy;
 namespace Microsoft.AspNetCore.Builder;
 
 /// <summary>Maps the WarpGrid REST API and the ingress into an ASP.NET Core application.</summary>
-public static class WarpGridApplicationExtensions
+public static partial class WarpGridApplicationExtensions
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -52,6 +52,7 @@ public static class WarpGridApplicationExtensions
             registry.Get(name) is { } active ? Results.Json(DeploymentView.From(active), Json) : NotFound(name));
         api.MapGet("/deployments/{name}/instances", (string name, DeploymentRegistry registry) =>
             registry.Get(name) is { } active ? Results.Json(active.Pool?.Instances() ?? [], Json) : NotFound(name));
+        MapObservability(api);
         api.MapPost("/deployments", (Func<HttpContext, Task<IResult>>)(context => ApplyAsync(context, null, createOnly: true)));
         api.MapPut("/deployments/{name}", (string name, HttpContext context) => ApplyAsync(context, name, createOnly: false));
         api.MapDelete("/deployments/{name}", async (string name, DeploymentManager manager, DeploymentRegistry registry, IOptions<WarpGridNodeOptions> options, CancellationToken cancellationToken) =>

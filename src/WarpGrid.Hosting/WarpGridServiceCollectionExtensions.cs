@@ -3,6 +3,11 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using WarpGrid.Core.Deployments;
+using OpenTelemetry;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+using WarpGrid.Core.Observability;
 using WarpGrid.Core.Oci;
 using WarpGrid.Core.Runtime;
 using WarpGrid.Core.Storage;
@@ -79,9 +84,49 @@ public static class WarpGridServiceCollectionExtensions
         {
             DrainTimeout = sp.GetRequiredService<IOptions<WarpGridNodeOptions>>().Value.DrainTimeout,
         });
+        services.TryAddSingleton(sp => new WarpGridMetrics(
+            sp.GetRequiredService<DeploymentRegistry>(),
+            sp.GetRequiredService<WasmNodeRuntime>(),
+            sp.GetRequiredService<IClusterStore>()));
+        AddTelemetry(services);
         services.TryAddSingleton<WagiIngress>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WarpGridNodeService>());
         builder.AddWarpGridScheduler();
         return builder;
+    }
+
+    private static void AddTelemetry(IServiceCollection services)
+    {
+        services.AddOptions<WarpGridTelemetryOptions>().BindConfiguration(WarpGridTelemetryOptions.Section).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WarpGridTelemetryOptions>, WarpGridTelemetryOptionsValidator>());
+        services.AddOpenTelemetry()
+            .WithMetrics(metrics => metrics.AddPrometheusExporter())
+            .WithTracing(_ => { });
+        services.ConfigureOpenTelemetryMeterProvider((sp, metrics) =>
+        {
+            if (sp.GetRequiredService<IOptions<WarpGridTelemetryOptions>>().Value.Metrics)
+            {
+                metrics.AddMeter(WarpGridTelemetry.MeterName);
+            }
+        });
+        services.ConfigureOpenTelemetryTracerProvider((sp, tracing) =>
+        {
+            var options = sp.GetRequiredService<IOptions<WarpGridTelemetryOptions>>().Value;
+            if (!options.TracingEnabled)
+            {
+                return;
+            }
+
+            tracing.AddSource(WarpGridTelemetry.SourceName);
+            if (!string.IsNullOrWhiteSpace(options.Otlp.Endpoint))
+            {
+                var exporter = new OtlpTraceExporter(new OtlpExporterOptions
+                {
+                    Endpoint = new Uri(options.Otlp.Endpoint),
+                    Protocol = options.Otlp.Protocol == "grpc" ? OtlpExportProtocol.Grpc : OtlpExportProtocol.HttpProtobuf,
+                });
+                tracing.AddProcessor(new BatchActivityExportProcessor(exporter));
+            }
+        });
     }
 }

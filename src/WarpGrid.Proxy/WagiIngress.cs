@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Primitives;
 using WarpGrid.Core.Deployments;
+using WarpGrid.Core.Observability;
 using WarpGrid.Core.Runtime;
 using WarpGrid.Core.Runtime.Pooling;
 using WarpGrid.Core.Runtime.Wagi;
@@ -32,13 +33,14 @@ public sealed partial class WagiIngress
     private readonly ILogger _logger;
     private RouteTable _table = RouteTable.Empty;
 
-    public WagiIngress(DeploymentRegistry registry, WasmNodeRuntime runtime, ILogger<WagiIngress> logger)
+    public WagiIngress(DeploymentRegistry registry, WasmNodeRuntime runtime, ILogger<WagiIngress> logger, WarpGridMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(runtime);
         _registry = registry;
         _runtime = runtime;
         _logger = logger;
+        _metrics = metrics;
     }
 
     /// <summary>The current route table (rebuilt lazily when deployments change).</summary>
@@ -73,10 +75,15 @@ public sealed partial class WagiIngress
     }
 
     /// <summary>Runs a request on the deployment of <paramref name="route"/>.</summary>
-    public async Task ServeAsync(HttpContext context, IngressRoute route)
+    public Task ServeAsync(HttpContext context, IngressRoute route)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(route);
+        return ObservedOrPlain(context, route);
+    }
+
+    private async Task ServeCoreAsync(HttpContext context, IngressRoute route)
+    {
         // Admit the request to the pool before reading the body. A pool being replaced by an update refuses new
         // requests but serves admitted ones; when this one lost that race, route it again to the new pool.
         var pool = route.Deployment.Pool;
@@ -176,8 +183,14 @@ public sealed partial class WagiIngress
         var rawPathInfo = route.Prefix == "/" || rawPath.Length < route.Prefix.Length ? rawPath : rawPath[route.Prefix.Length..];
 
         var headers = new List<KeyValuePair<string, string>>(request.Headers.Count);
+        var dropTraceparent = TraceparentReplaced();
         foreach (var (name, values) in request.Headers)
         {
+            if (dropTraceparent && name.Equals("traceparent", StringComparison.OrdinalIgnoreCase))
+            {
+                continue; // the guest gets its own span as HTTP_TRACEPARENT
+            }
+
             headers.Add(new KeyValuePair<string, string>(name, values.Count == 1 ? values[0]! : string.Join(", ", (IEnumerable<string?>)values)));
         }
 

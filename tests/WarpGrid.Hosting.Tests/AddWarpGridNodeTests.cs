@@ -39,7 +39,8 @@ public sealed class AddWarpGridNodeTests : IDisposable
         var onceTypes = once.Where(d => d.ServiceType != typeof(IConfigureOptions<WarpGridNodeOptions>)).Select(d => d.ServiceType).ToList();
         var twiceTypes = twice.Where(d => d.ServiceType != typeof(IConfigureOptions<WarpGridNodeOptions>)).Select(d => d.ServiceType).ToList();
         Assert.Equal(onceTypes.Count, twiceTypes.Count);
-        Assert.Single(twice, d => d.ServiceType == typeof(IHostedService));
+        Assert.Equal(once.Count(d => d.ServiceType == typeof(IHostedService)), twice.Count(d => d.ServiceType == typeof(IHostedService)));
+        Assert.Single(twice, d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.Name == "WarpGridNodeService");
         Assert.Single(twice, d => d.ServiceType == typeof(WasmNodeRuntime));
     }
 

@@ -138,6 +138,7 @@ public sealed partial class DeploymentController
     private Task StopAsync(string name, long revision)
     {
         var removed = _registry.Remove(name, revision);
+        _runtime.Logs.Remove(name);
         if (removed?.Pool is { } pool)
         {
             Log.Stopped(_logger, name);

@@ -25,7 +25,11 @@ public sealed class WasmNodeRuntime : IDisposable
         Linker = new Linker(Engine.Engine);
         WasiPreview1.Define(Linker);
         Budget = new NodeInstanceBudget(options.MaxInstancesPerNode);
+        Logs = new Observability.GuestLogHub(Math.Max(1, options.LogRecordsPerDeployment), TimeProvider);
     }
+
+    /// <summary>The guests' log records (a bounded ring per deployment).</summary>
+    public Observability.GuestLogHub Logs { get; }
 
     /// <summary>The runtime settings.</summary>
     public WasmRuntimeOptions Options { get; }

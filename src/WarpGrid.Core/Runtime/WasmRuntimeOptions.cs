@@ -32,6 +32,9 @@ public sealed class WasmRuntimeOptions
     /// <summary>Largest amount of stderr kept per request for logs; the rest is dropped with a note. Default 64 KiB.</summary>
     public int MaxStderrBytesPerRequest { get; set; } = 64 * 1024;
 
+    /// <summary>Guest log records kept in memory per deployment for <c>GET /v1/deployments/{name}/logs</c>. Default 1000.</summary>
+    public int LogRecordsPerDeployment { get; set; } = 1000;
+
     /// <summary>Returns every problem with these settings, each naming the setting.</summary>
     public IReadOnlyList<string> Validate(string prefix = "WarpGrid:Runtime")
     {
@@ -74,6 +77,11 @@ public sealed class WasmRuntimeOptions
         if (MaxStderrBytesPerRequest < 0)
         {
             errors.Add($"{prefix}:MaxStderrBytesPerRequest must not be negative (got {MaxStderrBytesPerRequest}).");
+        }
+
+        if (LogRecordsPerDeployment is < 1 or > 1_000_000)
+        {
+            errors.Add($"{prefix}:LogRecordsPerDeployment must be between 1 and 1000000 (got {LogRecordsPerDeployment}).");
         }
 
         return errors;

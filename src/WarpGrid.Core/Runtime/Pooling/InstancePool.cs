@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using WarpGrid.Core.Observability;
 using WarpGrid.Core.Runtime.Wagi;
 using WarpGrid.Core.Runtime.Wasi;
 using Wasmtime;
@@ -18,6 +19,9 @@ public enum InstanceState
 
     /// <summary>Discarded.</summary>
     Retired,
+
+    /// <summary>Live but out of rotation: its readiness probe failed (or a replacement not yet probed).</summary>
+    Unready,
 }
 
 /// <summary>A snapshot of one instance, for the API.</summary>
@@ -40,6 +44,7 @@ public sealed partial class InstancePool : IAsyncDisposable
     private readonly ILogger _guestLogger;
     private readonly Lock _lock = new();
     private readonly Queue<Slot> _idle = new();
+    private readonly List<Slot> _unready = [];
     private readonly LinkedList<TaskCompletionSource<Slot?>> _waiters = new();
     private readonly Dictionary<string, Slot> _slots = new(StringComparer.Ordinal);
     private readonly ulong _deadlineTicks;
@@ -52,6 +57,9 @@ public sealed partial class InstancePool : IAsyncDisposable
     private long _coldStarts;
     private long _replaced;
     private long _rejected;
+    private long _busyTicks;
+    private int _warmTarget = -1;
+    private DateTimeOffset? _creationBlockedUntil;
     private bool _closed;
     private bool _stopped;
     private int _entered;
@@ -93,6 +101,241 @@ public sealed partial class InstancePool : IAsyncDisposable
         {
             return _slots.Values.Select(s => s.Info()).OrderBy(i => i.Id, StringComparer.Ordinal).ToList();
         }
+    }
+
+    /// <summary>Instances out of rotation because their readiness probe failed.</summary>
+    public int UnreadyCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _unready.Count;
+            }
+        }
+    }
+
+    /// <summary>Linear memory of the live instances, each as of the end of its last request.</summary>
+    public long MemoryInUseBytes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                long total = 0;
+                foreach (var slot in _slots.Values)
+                {
+                    total += slot.LastMemoryBytes;
+                }
+
+                return total;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Total time instances spent running requests, in <see cref="Stopwatch"/> ticks: its rate of change is the mean
+    /// number of busy instances (request concurrency), which the autoscaler reads.
+    /// </summary>
+    public long BusyTicks => Interlocked.Read(ref _busyTicks);
+
+    /// <summary>Requests admitted (in flight or waiting) right now.</summary>
+    public int InFlight
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return Math.Max(_entered, _busy + _waiters.Count);
+            }
+        }
+    }
+
+    /// <summary>
+    /// While set and in the future, the pool creates no instance (a deployment in crash-loop back-off): requests wait
+    /// for an existing instance or are refused. Null lifts the block.
+    /// </summary>
+    public DateTimeOffset? CreationBlockedUntil
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _creationBlockedUntil;
+            }
+        }
+
+        set
+        {
+            lock (_lock)
+            {
+                _creationBlockedUntil = value;
+            }
+        }
+    }
+
+    private bool CreationBlocked => _creationBlockedUntil is { } until && _runtime.TimeProvider.GetUtcNow() < until;
+
+    /// <summary>
+    /// Sets how many instances the pool keeps warm (the autoscaler's decision), clamped to
+    /// [<c>min_instances</c>, <c>max_instances</c>]: creates missing instances and releases idle ones above it. Busy
+    /// instances are never released: one above the target is released once its request finished and it is idle at a
+    /// later call. Returns the live count afterwards.
+    /// </summary>
+    public int SetWarmTarget(int target)
+    {
+        target = Math.Clamp(target, Settings.MinInstances, Settings.MaxInstances);
+        List<Slot> release = [];
+        int toCreate;
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return _live;
+            }
+
+            _warmTarget = target;
+            while (_live - release.Count > target && _idle.Count > 0)
+            {
+                release.Add(_idle.Dequeue());
+            }
+
+            toCreate = CreationBlocked ? 0 : target - _live;
+        }
+
+        foreach (var slot in release)
+        {
+            ReleaseIdleSlot(slot);
+        }
+
+        for (var i = 0; i < toCreate; i++)
+        {
+            if (!TryReserve())
+            {
+                break;
+            }
+
+            try
+            {
+                var slot = CreateSlotOrRelease();
+                lock (_lock)
+                {
+                    _busy++;
+                }
+
+                Handoff(slot);
+            }
+            catch (WasmtimeException ex)
+            {
+                Log.RecycleFailed(_logger, Settings.Deployment, "(new)", ex);
+                break;
+            }
+        }
+
+        lock (_lock)
+        {
+            return _live;
+        }
+    }
+
+    private void ReleaseIdleSlot(Slot slot)
+    {
+        var sandbox = slot.Sandbox;
+        slot.Sandbox = null;
+        sandbox?.Dispose();
+        slot.MarkRetired();
+        lock (_lock)
+        {
+            _slots.Remove(slot.Id);
+        }
+
+        Unreserve();
+    }
+
+    /// <summary>The ids of instances a health probe may check now (idle or unready, not busy).</summary>
+    public IReadOnlyList<string> ProbeCandidates()
+    {
+        lock (_lock)
+        {
+            return [.. _idle.Select(s => s.Id), .. _unready.Select(s => s.Id)];
+        }
+    }
+
+    /// <summary>
+    /// Runs a health probe on one idle or unready instance, taken out of rotation meanwhile (the probe is an HTTP
+    /// request through the same slot), then lets <paramref name="decide"/> place it: back in rotation, out of rotation
+    /// (unready), or discarded (liveness failed; the pool does not replace it, the caller does after its back-off).
+    /// </summary>
+    /// <returns>The probe's result, or null when the instance is busy or gone.</returns>
+    public InvocationResult? Probe(string instanceId, WagiRequest probe, Func<InvocationResult, ProbeVerdict> decide)
+    {
+        ArgumentNullException.ThrowIfNull(instanceId);
+        ArgumentNullException.ThrowIfNull(probe);
+        ArgumentNullException.ThrowIfNull(decide);
+        Slot? slot;
+        lock (_lock)
+        {
+            if (_stopped || !_slots.TryGetValue(instanceId, out slot))
+            {
+                return null;
+            }
+
+            if (_unready.Remove(slot))
+            {
+            }
+            else if (slot.State == InstanceState.Idle && _idle.Contains(slot))
+            {
+                var rest = _idle.Where(s => !ReferenceEquals(s, slot)).ToList();
+                _idle.Clear();
+                foreach (var s in rest)
+                {
+                    _idle.Enqueue(s);
+                }
+            }
+            else
+            {
+                return null;
+            }
+
+            slot.MarkProbing();
+            _busy++;
+        }
+
+        var result = Run(slot, probe, coldStart: false, countRequest: false);
+        var verdict = decide(result);
+        switch (verdict)
+        {
+            case ProbeVerdict.Replace:
+                {
+                    var old = slot.Sandbox;
+                    slot.Sandbox = null;
+                    old?.Dispose();
+                    Retire(slot);
+                    Interlocked.Increment(ref _replaced);
+                    break;
+                }
+
+            default:
+                slot.Ready = verdict == ProbeVerdict.Ready;
+                Release(slot, result.Fault?.PoisonsInstance ?? false);
+                break;
+        }
+
+        return result;
+    }
+
+    /// <summary>Creates instances up to the warm target (after a replacement's back-off ended). New instances start unready when <paramref name="unready"/>.</summary>
+    public void Replenish(bool unready)
+    {
+        lock (_lock)
+        {
+            if (CreationBlocked)
+            {
+                return;
+            }
+        }
+
+        ReplenishCore(unready);
     }
 
     /// <summary>Creates the minimum instances; with <c>min_instances = 0</c> creates and discards one to prove the module links.</summary>
@@ -310,7 +553,7 @@ public sealed partial class InstancePool : IAsyncDisposable
                 return slot;
             }
 
-            if (_live < Settings.MaxInstances && _runtime.Budget.TryAcquire())
+            if (_live < Settings.MaxInstances && !CreationBlocked && _runtime.Budget.TryAcquire())
             {
                 _live++;
                 _busy++;
@@ -391,7 +634,19 @@ public sealed partial class InstancePool : IAsyncDisposable
 
     private InvocationResult RunAndRelease(Slot slot, WagiRequest request, bool coldStart)
     {
-        Interlocked.Increment(ref _requests);
+        var result = Run(slot, request, coldStart, countRequest: true);
+        Release(slot, result.Fault?.PoisonsInstance ?? false);
+        return result;
+    }
+
+    private InvocationResult Run(Slot slot, WagiRequest request, bool coldStart, bool countRequest)
+    {
+        if (countRequest)
+        {
+            Interlocked.Increment(ref _requests);
+        }
+
+        using var span = WarpGridTelemetry.StartGuest(Settings.Deployment, slot.Id, coldStart);
         var sandbox = slot.Sandbox!;
         var context = sandbox.Context;
         InvocationFault? fault = null;
@@ -400,7 +655,14 @@ public sealed partial class InstancePool : IAsyncDisposable
         context.LogSink = _logSink;
         context.LogState = slot;
         request.ApplyTo(context, Settings.Environment);
-        context.DeadlineTimestamp = Stopwatch.GetTimestamp() + _deadlineStopwatchTicks;
+        context.AddEnvironment("WARPGRID_INSTANCE_ID", slot.Id);
+        if (span is not null)
+        {
+            context.AddEnvironment("HTTP_TRACEPARENT", span.Id!);
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        context.DeadlineTimestamp = started + _deadlineStopwatchTicks;
         sandbox.Store.SetEpochDeadline(_deadlineTicks);
         try
         {
@@ -413,6 +675,8 @@ public sealed partial class InstancePool : IAsyncDisposable
         finally
         {
             context.End();
+            Interlocked.Add(ref _busyTicks, Stopwatch.GetTimestamp() - started);
+            slot.LastMemoryBytes = context.Memory?.GetLength() ?? 0;
         }
 
         if (fault is null && context.Stdout.Overflowed)
@@ -430,13 +694,13 @@ public sealed partial class InstancePool : IAsyncDisposable
             }
         }
 
-        if (fault is not null)
+        if (fault is not null && countRequest)
         {
             Interlocked.Increment(ref _faults);
             Log.InvocationFailed(_logger, Settings.Deployment, slot.Id, fault.Code, fault.Message);
         }
 
-        Release(slot, fault?.PoisonsInstance ?? false);
+        span?.SetTag("warpgrid.outcome", fault?.Code ?? "ok");
         return new InvocationResult(response, fault, slot.Id, coldStart);
     }
 
@@ -544,6 +808,13 @@ public sealed partial class InstancePool : IAsyncDisposable
                     _busy++;
                     waiter = null;
                 }
+                else if (!slot.Ready)
+                {
+                    slot.MarkUnready();
+                    _unready.Add(slot);
+                    SignalDrainedIfIdle();
+                    return;
+                }
                 else if (_waiters.First is { } first)
                 {
                     _waiters.RemoveFirst();
@@ -588,14 +859,16 @@ public sealed partial class InstancePool : IAsyncDisposable
         Unreserve();
     }
 
-    /// <summary>Brings the pool back to its minimum after an instance was discarded.</summary>
-    private void Replenish()
+    /// <summary>Brings the pool back to its minimum (or warm target) after an instance was discarded.</summary>
+    private void Replenish() => ReplenishCore(unready: false);
+
+    private void ReplenishCore(bool unready)
     {
         while (true)
         {
             lock (_lock)
             {
-                if (_closed || _live >= Settings.MinInstances)
+                if (_closed || _live >= Math.Max(Settings.MinInstances, _warmTarget) || CreationBlocked)
                 {
                     return;
                 }
@@ -609,6 +882,7 @@ public sealed partial class InstancePool : IAsyncDisposable
             try
             {
                 var slot = CreateSlotOrRelease();
+                slot.Ready = !unready;
                 lock (_lock)
                 {
                     _busy++;
@@ -628,9 +902,11 @@ public sealed partial class InstancePool : IAsyncDisposable
     {
         var slot = (Slot)state!;
         var pool = slot.Pool;
+        var text = Encoding.UTF8.GetString(line);
+        pool._runtime.Logs.Append(pool.Settings.Deployment, pool.Settings.Version, slot.Id, GuestLogStream.Stderr, text);
         if (pool._guestLogger.IsEnabled(LogLevel.Information))
         {
-            Log.GuestOutput(pool._guestLogger, pool.Settings.Deployment, pool.Settings.Version, slot.Id, Encoding.UTF8.GetString(line));
+            Log.GuestOutput(pool._guestLogger, pool.Settings.Deployment, pool.Settings.Version, slot.Id, text);
         }
     };
 
@@ -701,8 +977,9 @@ public sealed partial class InstancePool : IAsyncDisposable
         List<Slot> idle;
         lock (_lock)
         {
-            idle = [.. _idle];
+            idle = [.. _idle, .. _unready];
             _idle.Clear();
+            _unready.Clear();
         }
 
         foreach (var slot in idle)
@@ -743,6 +1020,16 @@ public sealed partial class InstancePool : IAsyncDisposable
         public InstancePool Pool { get; } = pool;
 
         public Sandbox? Sandbox { get; set; }
+
+        public bool Ready { get; set; } = true;
+
+        public long LastMemoryBytes { get; set; }
+
+        public InstanceState State => _state;
+
+        public void MarkProbing() => _state = InstanceState.Busy;
+
+        public void MarkUnready() => _state = InstanceState.Unready;
 
         public void MarkBusy(TimeProvider time)
         {

@@ -1,0 +1,178 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+
+namespace WarpGrid.Core.Observability;
+
+/// <summary>Where a guest log line came from.</summary>
+public enum GuestLogStream
+{
+    /// <summary>The guest's standard error, one record per line.</summary>
+    Stderr,
+
+    /// <summary>The node about the deployment (probe failures, restarts, scaling).</summary>
+    System,
+}
+
+/// <summary>One structured log record of a deployment.</summary>
+/// <param name="Sequence">Increases by one per record of this node (for resuming a follow).</param>
+/// <param name="Timestamp">When the line was written.</param>
+/// <param name="Deployment">The deployment name.</param>
+/// <param name="Version">The deployment version.</param>
+/// <param name="Instance">The instance id, or null for node records.</param>
+/// <param name="Stream">stderr or system.</param>
+/// <param name="Message">The line, without its newline.</param>
+/// <param name="TraceId">The W3C trace id of the request being served, when tracing is on.</param>
+/// <param name="SpanId">The span id of the guest invocation, when tracing is on.</param>
+public sealed record GuestLogRecord(long Sequence, DateTimeOffset Timestamp, string Deployment, string Version, string? Instance, GuestLogStream Stream, string Message, string? TraceId, string? SpanId);
+
+/// <summary>
+/// The node's guest logs: a bounded ring of the newest records per deployment (oldest dropped first) and live
+/// subscriptions for <c>logs?follow=true</c>. A slow follower never blocks a guest: its buffer is bounded and drops
+/// its oldest records.
+/// </summary>
+public sealed class GuestLogHub
+{
+    private readonly ConcurrentDictionary<string, Ring> _rings = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+    private long _sequence;
+
+    /// <summary>Creates a hub keeping <paramref name="capacityPerDeployment"/> records per deployment.</summary>
+    public GuestLogHub(int capacityPerDeployment = 1000, TimeProvider? timeProvider = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacityPerDeployment, 1);
+        Capacity = capacityPerDeployment;
+        _time = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <summary>Records kept per deployment.</summary>
+    public int Capacity { get; }
+
+    /// <summary>Appends a record; trace ids come from the current activity (the guest span) when there is one.</summary>
+    public void Append(string deployment, string version, string? instance, GuestLogStream stream, string message)
+    {
+        ArgumentNullException.ThrowIfNull(deployment);
+        var activity = Activity.Current;
+        var record = new GuestLogRecord(
+            Interlocked.Increment(ref _sequence),
+            _time.GetUtcNow(),
+            deployment,
+            version,
+            instance,
+            stream,
+            message,
+            activity?.TraceId.ToHexString(),
+            activity?.SpanId.ToHexString());
+        _rings.GetOrAdd(deployment, static (_, capacity) => new Ring(capacity), Capacity).Add(record);
+    }
+
+    /// <summary>The newest <paramref name="tail"/> records of a deployment, oldest first.</summary>
+    public IReadOnlyList<GuestLogRecord> Tail(string deployment, int tail)
+    {
+        ArgumentNullException.ThrowIfNull(deployment);
+        return _rings.TryGetValue(deployment, out var ring) ? ring.Tail(tail) : [];
+    }
+
+    /// <summary>
+    /// The newest <paramref name="tail"/> records, then every new one until <paramref name="cancellationToken"/> is
+    /// cancelled.
+    /// </summary>
+    public async IAsyncEnumerable<GuestLogRecord> FollowAsync(string deployment, int tail, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(deployment);
+        var ring = _rings.GetOrAdd(deployment, static (_, capacity) => new Ring(capacity), Capacity);
+        var channel = Channel.CreateBounded<GuestLogRecord>(new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+        var backlog = ring.Subscribe(channel.Writer, tail);
+        try
+        {
+            var last = 0L;
+            foreach (var record in backlog)
+            {
+                last = record.Sequence;
+                yield return record;
+            }
+
+            while (await channel.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (channel.Reader.TryRead(out var record))
+                {
+                    if (record.Sequence > last)
+                    {
+                        last = record.Sequence;
+                        yield return record;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ring.Unsubscribe(channel.Writer);
+        }
+    }
+
+    /// <summary>Forgets a deployment's records (it was deleted).</summary>
+    public void Remove(string deployment) => _rings.TryRemove(deployment, out _);
+
+    private sealed class Ring(int capacity)
+    {
+        private readonly Lock _lock = new();
+        private readonly GuestLogRecord?[] _items = new GuestLogRecord?[capacity];
+        private ChannelWriter<GuestLogRecord>[] _followers = [];
+        private int _next;
+        private int _count;
+
+        public void Add(GuestLogRecord record)
+        {
+            ChannelWriter<GuestLogRecord>[] followers;
+            lock (_lock)
+            {
+                _items[_next] = record;
+                _next = (_next + 1) % _items.Length;
+                _count = Math.Min(_count + 1, _items.Length);
+                followers = _followers;
+            }
+
+            foreach (var follower in followers)
+            {
+                follower.TryWrite(record);
+            }
+        }
+
+        public List<GuestLogRecord> Tail(int tail)
+        {
+            lock (_lock)
+            {
+                return TailLocked(tail);
+            }
+        }
+
+        public List<GuestLogRecord> Subscribe(ChannelWriter<GuestLogRecord> writer, int tail)
+        {
+            lock (_lock)
+            {
+                _followers = [.. _followers, writer];
+                return TailLocked(tail);
+            }
+        }
+
+        public void Unsubscribe(ChannelWriter<GuestLogRecord> writer)
+        {
+            lock (_lock)
+            {
+                _followers = [.. _followers.Where(f => !ReferenceEquals(f, writer))];
+            }
+        }
+
+        private List<GuestLogRecord> TailLocked(int tail)
+        {
+            var take = Math.Clamp(tail, 0, _count);
+            var result = new List<GuestLogRecord>(take);
+            for (var i = take; i > 0; i--)
+            {
+                result.Add(_items[(_next - i + _items.Length) % _items.Length]!);
+            }
+
+            return result;
+        }
+    }
+}
