@@ -319,7 +319,7 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
 
     private async ValueTask<bool> DeleteCoreAsync(WriteRequest request) => await EnqueueAsync(request).ConfigureAwait(false) > 0;
 
-    private static void ValidateKey(string key)
+    internal static void ValidateKey(string key)
     {
         ArgumentNullException.ThrowIfNull(key);
         if (key.Length == 0)
@@ -348,7 +348,7 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
         }
     }
 
-    private static void ValidateExpectedRevision(long? expectedModRevision)
+    internal static void ValidateExpectedRevision(long? expectedModRevision)
     {
         if (expectedModRevision < 0)
         {

@@ -115,6 +115,31 @@ internal sealed class WatchHub
         }
     }
 
+    /// <summary>
+    /// Forgets the history and restarts it at <paramref name="floor"/> (the state was replaced wholesale, e.g. by an
+    /// installed snapshot). Live watchers are detached as if they had overflowed, so they resubscribe and observe
+    /// <see cref="StoreCompactedException"/> when they had not seen everything up to <paramref name="floor"/>.
+    /// </summary>
+    public void Reset(long floor)
+    {
+        lock (_lock)
+        {
+            Array.Clear(_ring);
+            _start = 0;
+            _count = 0;
+            _bytes = 0;
+            _floor = floor;
+            foreach (Watcher watcher in _watchers)
+            {
+                watcher.ResumeAfter = watcher.AfterRevision;
+                watcher.Overflowed = true;
+                watcher.Channel.Writer.TryComplete();
+            }
+
+            _watchers.Clear();
+        }
+    }
+
     /// <summary>Ends every watcher (they observe <see cref="ObjectDisposedException"/>) and refuses new ones.</summary>
     public void Close()
     {
