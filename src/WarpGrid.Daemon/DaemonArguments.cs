@@ -7,16 +7,41 @@ internal sealed class DaemonArguments
 {
     public const string Usage = """
         usage: warpd [--data-dir DIR] [--api ADDR:PORT] [--ingress ADDR:PORT] [--deploy DIR]...
+                     [--cluster ADDR:PORT]
+                     [--agent --join https://HOST:PORT [--token TOKEN] [--node-name NAME] [--label K=V]... [--taint K=V:EFFECT]...]
           --data-dir DIR       node state: embedded store, module blobs, compiled cache (default .warpgrid)
           --api ADDR:PORT      REST API listener (default 127.0.0.1:9090)
           --ingress ADDR:PORT  ingress listener for deployments (default 127.0.0.1:8080)
           --deploy DIR         deploy DIR/warp.toml, or every DIR/*/warp.toml, at start (repeatable)
-        Settings can also come from configuration: WarpGrid:Node:* and WarpGrid:Runtime:* (e.g. --WarpGrid:Runtime:MaxInstancesPerNode=500).
+          --cluster ADDR:PORT  be a cluster control plane: agents join on this TLS listener (cluster CA and a first
+                               join token are created in DIR/cluster on first start); deployments run on agents
+          --agent              be a node agent of the control plane given by --join
+          --join URL           the control plane's cluster listener, e.g. https://127.0.0.1:9443
+          --token TOKEN        join token (wg1.…), needed until the node has a certificate
+          --node-name NAME     this node's name (default: the host name)
+          --label K=V          node label (repeatable)
+          --taint K=V:EFFECT   node taint, EFFECT NoSchedule | PreferNoSchedule | NoExecute (repeatable)
+        Settings can also come from configuration: WarpGrid:Node:*, WarpGrid:Runtime:*, WarpGrid:Cluster:*, WarpGrid:Agent:*
+        (e.g. --WarpGrid:Runtime:MaxInstancesPerNode=500 --WarpGrid:Cluster:NodeLostAfter=00:00:20).
         """;
 
     public IPEndPoint Api { get; private set; } = new(IPAddress.Loopback, 9090);
 
     public IPEndPoint Ingress { get; private set; } = new(IPAddress.Loopback, 8080);
+
+    public IPEndPoint? Cluster { get; private set; }
+
+    public bool Agent { get; private set; }
+
+    public string? Join { get; private set; }
+
+    public string? Token { get; private set; }
+
+    public string? NodeName { get; private set; }
+
+    public List<string> Labels { get; } = [];
+
+    public List<string> Taints { get; } = [];
 
     public string? DataDirectory { get; private set; }
 
@@ -36,7 +61,10 @@ internal sealed class DaemonArguments
             {
                 case "-h" or "--help":
                     return false;
-                case "--data-dir" or "--api" or "--ingress" or "--deploy":
+                case "--agent":
+                    parsed.Agent = true;
+                    break;
+                case "--data-dir" or "--api" or "--ingress" or "--deploy" or "--cluster" or "--join" or "--token" or "--node-name" or "--label" or "--taint":
                     if (i + 1 >= args.Length)
                     {
                         error = $"warpd: {arg} needs a value";
@@ -44,26 +72,50 @@ internal sealed class DaemonArguments
                     }
 
                     var value = args[++i];
-                    if (arg == "--data-dir")
+                    switch (arg)
                     {
-                        parsed.DataDirectory = value;
-                    }
-                    else if (arg == "--deploy")
-                    {
-                        parsed.Deploy.Add(value);
-                    }
-                    else if (!IPEndPoint.TryParse(value.Replace("localhost", "127.0.0.1", StringComparison.Ordinal), out var endpoint) || endpoint.Port == 0)
-                    {
-                        error = $"warpd: {arg} '{value}' is not ADDR:PORT (e.g. 127.0.0.1:8080)";
-                        return false;
-                    }
-                    else if (arg == "--api")
-                    {
-                        parsed.Api = endpoint;
-                    }
-                    else
-                    {
-                        parsed.Ingress = endpoint;
+                        case "--data-dir":
+                            parsed.DataDirectory = value;
+                            break;
+                        case "--deploy":
+                            parsed.Deploy.Add(value);
+                            break;
+                        case "--join":
+                            parsed.Join = value;
+                            break;
+                        case "--token":
+                            parsed.Token = value;
+                            break;
+                        case "--node-name":
+                            parsed.NodeName = value;
+                            break;
+                        case "--label":
+                            parsed.Labels.Add(value);
+                            break;
+                        case "--taint":
+                            parsed.Taints.Add(value);
+                            break;
+                        default:
+                            if (!IPEndPoint.TryParse(value.Replace("localhost", "127.0.0.1", StringComparison.Ordinal), out var endpoint) || endpoint.Port == 0)
+                            {
+                                error = $"warpd: {arg} '{value}' is not ADDR:PORT (e.g. 127.0.0.1:8080)";
+                                return false;
+                            }
+
+                            if (arg == "--api")
+                            {
+                                parsed.Api = endpoint;
+                            }
+                            else if (arg == "--ingress")
+                            {
+                                parsed.Ingress = endpoint;
+                            }
+                            else
+                            {
+                                parsed.Cluster = endpoint;
+                            }
+
+                            break;
                     }
 
                     break;
@@ -76,6 +128,30 @@ internal sealed class DaemonArguments
         if (parsed.Api.Port == parsed.Ingress.Port)
         {
             error = $"warpd: --api and --ingress must use different ports (both {parsed.Api.Port})";
+            return false;
+        }
+
+        if (parsed.Cluster is { } cluster && (cluster.Port == parsed.Api.Port || cluster.Port == parsed.Ingress.Port))
+        {
+            error = $"warpd: --cluster must use its own port (got {cluster.Port}, also used by --api or --ingress)";
+            return false;
+        }
+
+        if (parsed.Agent && parsed.Cluster is not null)
+        {
+            error = "warpd: --agent and --cluster exclude each other (a process is either a control plane or an agent)";
+            return false;
+        }
+
+        if (parsed.Agent && parsed.Join is null)
+        {
+            error = "warpd: --agent needs --join https://HOST:PORT (the control plane's --cluster listener)";
+            return false;
+        }
+
+        if (!parsed.Agent && (parsed.Join is not null || parsed.Token is not null || parsed.NodeName is not null || parsed.Labels.Count > 0 || parsed.Taints.Count > 0))
+        {
+            error = "warpd: --join, --token, --node-name, --label and --taint are agent options: add --agent";
             return false;
         }
 

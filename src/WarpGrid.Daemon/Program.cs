@@ -1,5 +1,6 @@
 using System.Net;
 using WarpGrid.Daemon;
+using WarpGrid.Hosting;
 
 // warpd: the WarpGrid reference daemon, a thin host over AddWarpGridNode().
 if (!DaemonArguments.TryParse(args, out var options, out var error))
@@ -19,15 +20,21 @@ builder.Logging.AddSimpleConsole(o =>
     o.TimestampFormat = "HH:mm:ss.fff ";
 });
 builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves TLS out; the cluster listener needs it
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     kestrel.AddServerHeader = false;
     kestrel.Limits.MaxRequestBodySize = 257L << 20;
     kestrel.Listen(options.Api);
     kestrel.Listen(options.Ingress);
+    if (options.Cluster is { } cluster)
+    {
+        kestrel.ListenForAgents(cluster);
+    }
 });
 
-builder.Services.AddWarpGridNode(node =>
+var node = builder.Services.AddWarpGridNode(node =>
 {
     if (options.DataDirectory is not null)
     {
@@ -41,10 +48,42 @@ builder.Services.AddWarpGridNode(node =>
     }
 });
 
+if (options.Cluster is not null)
+{
+    node.AddClusterControlPlane();
+}
+else if (options.Agent)
+{
+    node.AddNodeAgent(agent =>
+    {
+        agent.Join = options.Join;
+        agent.Token ??= options.Token;
+        agent.NodeName ??= options.NodeName;
+        foreach (var label in options.Labels)
+        {
+            agent.Labels.Add(label);
+        }
+
+        foreach (var taint in options.Taints)
+        {
+            agent.Taints.Add(taint);
+        }
+
+        agent.ApiUrl ??= $"http://{options.Api}";
+        agent.IngressUrl ??= $"http://{options.Ingress}";
+    });
+}
+
 var app = builder.Build();
 app.UseWarpGridIngress();
 app.MapWarpGridApi().RequireHost($"*:{options.Api.Port}");
 app.MapWarpGridMetrics().RequireHost($"*:{options.Api.Port}");
+app.MapWarpGridCluster(options.Cluster?.Port);
 app.Logger.LogInformation("warpd API on http://{Api}, ingress on http://{Ingress}", options.Api, options.Ingress);
+if (options.Cluster is { } listener)
+{
+    app.Logger.LogInformation("warpd control plane: agents join on https://{Cluster}", listener);
+}
+
 await app.RunAsync();
 return 0;

@@ -68,6 +68,7 @@ public static partial class WarpGridApplicationExtensions
                 return NotFound(name);
             }
         });
+        api.MapWarpGridNodesApi();
         return api;
     }
 

@@ -1,6 +1,8 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using WarpGrid.Core.Cluster;
 using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Manifest;
 
@@ -9,21 +11,48 @@ namespace WarpGrid.Hosting;
 /// <summary>
 /// Runs the node: starts every stored deployment before the server takes traffic, deploys the
 /// <see cref="WarpGridNodeOptions.DeployOnStart"/> directories, follows the store, and drains pools at shutdown.
+/// On a control plane the scheduling controller follows the store instead (deployments run on agents); on an agent
+/// nothing follows the local store (the agent service applies its allocations).
 /// </summary>
 internal sealed partial class WarpGridNodeService(
     DeploymentController controller,
     DeploymentManager manager,
     DeploymentRegistry registry,
     IOptions<WarpGridNodeOptions> options,
-    ILogger<WarpGridNodeService> logger) : IHostedService
+    ILogger<WarpGridNodeService> logger,
+    IServiceProvider services) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
     private Task? _loop;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _loop = Task.Run(() => controller.RunAsync(_stopping.Token), CancellationToken.None);
-        await Task.WhenAny(controller.Ready, _loop).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var role = ClusterBuilderExtensions.RoleOf(services);
+        if (role == ClusterRole.Agent)
+        {
+            if (options.Value.DeployOnStart.Count > 0)
+            {
+                throw new InvalidOperationException($"{WarpGridNodeOptions.Section}:DeployOnStart (--deploy) cannot be used on an agent: deploy through the control plane");
+            }
+
+            Log.Ready(logger, 0);
+            return;
+        }
+
+        Task ready;
+        if (role == ClusterRole.ControlPlane)
+        {
+            var controlPlane = services.GetRequiredService<ClusterControlPlane>();
+            _loop = Task.Run(() => controlPlane.RunAsync(_stopping.Token), CancellationToken.None);
+            ready = controlPlane.Ready;
+        }
+        else
+        {
+            _loop = Task.Run(() => controller.RunAsync(_stopping.Token), CancellationToken.None);
+            ready = controller.Ready;
+        }
+
+        await Task.WhenAny(ready, _loop).WaitAsync(cancellationToken).ConfigureAwait(false);
         if (_loop.IsFaulted)
         {
             await _loop.ConfigureAwait(false);

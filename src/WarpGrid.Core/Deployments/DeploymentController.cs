@@ -91,7 +91,13 @@ public sealed partial class DeploymentController
     }
 
     /// <summary>Starts or replaces the pool of one record (idempotent per revision).</summary>
-    public async Task ApplyAsync(DeploymentRecord record, CancellationToken cancellationToken = default)
+    public Task ApplyAsync(DeploymentRecord record, CancellationToken cancellationToken = default) => ApplyAsync(record, null, cancellationToken);
+
+    /// <summary>
+    /// Starts or replaces the pool of one record (idempotent per revision), with <paramref name="adjust"/> changing the
+    /// pool settings derived from the manifest (a node agent sizes the pool to the instances allocated to it).
+    /// </summary>
+    public async Task ApplyAsync(DeploymentRecord record, Func<PoolSettings, PoolSettings>? adjust, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(record);
         var current = _registry.Get(record.Name);
@@ -111,7 +117,8 @@ public sealed partial class DeploymentController
                 compiled = _runtime.Modules.GetOrCompile(bytes);
             }
 
-            pool = _runtime.CreatePool(DeploymentManager.ToPoolSettings(manifest), compiled!);
+            var settings = DeploymentManager.ToPoolSettings(manifest);
+            pool = _runtime.CreatePool(adjust is null ? settings : adjust(settings), compiled!);
             _registry.Set(new ActiveDeployment(record, manifest, pool, DeploymentState.Running, null, record.Revision));
             Log.Started(_logger, record.Name, record.Generation, record.Revision, compiled!.FromCache);
         }
@@ -133,6 +140,13 @@ public sealed partial class DeploymentController
         {
             _ = DrainInBackground(old);
         }
+    }
+
+    /// <summary>Stops and removes a deployment from this node; in-flight requests finish (a node agent's deallocation).</summary>
+    public Task RemoveAsync(string name, long revision)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return StopAsync(name, revision);
     }
 
     private Task StopAsync(string name, long revision)

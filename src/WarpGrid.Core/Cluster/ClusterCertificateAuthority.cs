@@ -1,0 +1,290 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace WarpGrid.Core.Cluster;
+
+/// <summary>Why a certificate presented by a node is refused.</summary>
+public sealed class CertificateRejectedException : Exception
+{
+    /// <summary>Creates the exception with the reason.</summary>
+    public CertificateRejectedException(string message)
+        : base(message)
+    {
+    }
+}
+
+/// <summary>
+/// The cluster certificate authority: an ECDSA P-256 key and self-signed certificate kept in the control plane's data
+/// directory (key file mode 0600). It signs node certificates from CSRs and the control plane's own TLS certificate,
+/// and checks that a certificate presented by a node is one it signed and still valid.
+/// </summary>
+public sealed class ClusterCertificateAuthority : IDisposable
+{
+    /// <summary>The file holding the CA certificate (PEM).</summary>
+    public const string CertificateFile = "ca.crt";
+
+    /// <summary>The file holding the CA private key (PEM, PKCS#8, mode 0600).</summary>
+    public const string KeyFile = "ca.key";
+
+    private static readonly Oid ClientAuth = new("1.3.6.1.5.5.7.3.2");
+    private static readonly Oid ServerAuth = new("1.3.6.1.5.5.7.3.1");
+
+    private readonly ECDsa _key;
+    private readonly TimeProvider _time;
+
+    private ClusterCertificateAuthority(X509Certificate2 certificate, ECDsa key, TimeProvider time)
+    {
+        Certificate = certificate;
+        _key = key;
+        _time = time;
+        PinnedHash = HashOf(certificate);
+    }
+
+    /// <summary>The CA certificate (public part only).</summary>
+    public X509Certificate2 Certificate { get; }
+
+    /// <summary>The hex SHA-256 of the CA's SubjectPublicKeyInfo: what a join token pins (like kubeadm's CA cert hash).</summary>
+    public string PinnedHash { get; }
+
+    /// <summary>The hex SHA-256 of a certificate's SubjectPublicKeyInfo.</summary>
+    public static string HashOf(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        return Convert.ToHexStringLower(SHA256.HashData(certificate.PublicKey.ExportSubjectPublicKeyInfo()));
+    }
+
+    /// <summary>
+    /// Loads the CA from <paramref name="directory"/>, or creates it there on first use. Returns whether it was created.
+    /// </summary>
+    /// <exception cref="InvalidDataException">Only one of the two files exists, or they do not match.</exception>
+    public static (ClusterCertificateAuthority Authority, bool Created) LoadOrCreate(string directory, string clusterName, TimeProvider? timeProvider = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        ArgumentException.ThrowIfNullOrEmpty(clusterName);
+        var time = timeProvider ?? TimeProvider.System;
+        Directory.CreateDirectory(directory);
+        var certPath = Path.Combine(directory, CertificateFile);
+        var keyPath = Path.Combine(directory, KeyFile);
+        bool hasCert = File.Exists(certPath), hasKey = File.Exists(keyPath);
+        if (hasCert != hasKey)
+        {
+            throw new InvalidDataException($"the cluster CA in '{directory}' is incomplete: {(hasCert ? KeyFile : CertificateFile)} is missing; restore it from a backup or remove both files to create a new CA (every node must then join again)");
+        }
+
+        if (hasCert)
+        {
+            var cert = X509Certificate2.CreateFromPem(File.ReadAllText(certPath));
+            var key = ECDsa.Create();
+            key.ImportFromPem(File.ReadAllText(keyPath));
+            if (!cert.GetECDsaPublicKey()!.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo()))
+            {
+                throw new InvalidDataException($"the cluster CA key in '{keyPath}' does not match the certificate in '{certPath}'");
+            }
+
+            return (new ClusterCertificateAuthority(cert, key, time), false);
+        }
+
+        var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(new X500DistinguishedName($"CN={clusterName} cluster CA, O=WarpGrid"), caKey, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign | X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        var now = time.GetUtcNow();
+        using var selfSigned = request.CreateSelfSigned(now.AddMinutes(-5), now.AddYears(10));
+        var publicOnly = X509CertificateLoader.LoadCertificate(selfSigned.RawData);
+        WritePrivate(keyPath, caKey.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(certPath, publicOnly.ExportCertificatePem());
+        return (new ClusterCertificateAuthority(publicOnly, caKey, time), true);
+    }
+
+    /// <summary>Writes a file readable by its owner only (0600), replacing it atomically.</summary>
+    public static void WritePrivate(string path, string text)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(text);
+        var temp = path + ".tmp";
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using (var stream = new FileStream(temp, options))
+        using (var writer = new StreamWriter(stream))
+        {
+            writer.Write(text);
+        }
+
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>
+    /// Signs a node certificate from a PKCS#10 CSR: the CSR's signature must verify and its key must be ECDSA P-256 or
+    /// RSA ≥ 2048. The subject is set to <c>CN=<paramref name="nodeName"/></c> whatever the CSR asks; the certificate
+    /// is usable for TLS client and server authentication, with the node name as DNS name.
+    /// </summary>
+    /// <exception cref="CertificateRejectedException">The CSR is malformed, its signature is wrong or its key is too weak.</exception>
+    public X509Certificate2 SignNode(ReadOnlySpan<byte> csrDer, string nodeName, TimeSpan lifetime)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(nodeName);
+        CertificateRequest csr;
+        try
+        {
+            csr = CertificateRequest.LoadSigningRequest(csrDer, HashAlgorithmName.SHA256, out _, CertificateRequestLoadOptions.Default, RSASignaturePadding.Pkcs1);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new CertificateRejectedException("the certificate signing request is malformed or its signature does not verify: " + ex.Message);
+        }
+
+        CheckKey(csr.PublicKey);
+        var request = new CertificateRequest(new X500DistinguishedName($"CN={nodeName}, O=WarpGrid nodes"), csr.PublicKey, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName(nodeName);
+        return Sign(request, san, lifetime);
+    }
+
+    /// <summary>Issues the control plane's own TLS certificate (key included), valid for the given DNS names and IP addresses.</summary>
+    public X509Certificate2 IssueServer(string name, IEnumerable<string> dnsNames, IEnumerable<System.Net.IPAddress> addresses, TimeSpan lifetime)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(dnsNames);
+        ArgumentNullException.ThrowIfNull(addresses);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(new X500DistinguishedName($"CN={name}, O=WarpGrid control plane"), key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        foreach (var dns in dnsNames.Distinct(StringComparer.OrdinalIgnoreCase))
+        {
+            san.AddDnsName(dns);
+        }
+
+        foreach (var address in addresses.Distinct())
+        {
+            san.AddIpAddress(address);
+        }
+
+        using var cert = Sign(request, san, lifetime);
+        using var withKey = cert.CopyWithPrivateKey(key);
+        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+    }
+
+    private X509Certificate2 Sign(CertificateRequest request, SubjectAlternativeNameBuilder san, TimeSpan lifetime)
+    {
+        if (lifetime <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(lifetime), lifetime, "a certificate lifetime must be positive");
+        }
+
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([ClientAuth, ServerAuth], false));
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Certificate, true, false));
+        var now = _time.GetUtcNow();
+        var notAfter = now + lifetime;
+        if (notAfter > Certificate.NotAfter)
+        {
+            notAfter = Certificate.NotAfter;
+        }
+
+        var serial = new byte[16];
+        RandomNumberGenerator.Fill(serial);
+        serial[0] &= 0x7F;
+        var generator = X509SignatureGenerator.CreateForECDsa(_key);
+        // Backdated a little for clock skew, but by a small part of the lifetime so renewal at a fraction of it stays meaningful.
+        var skew = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(30).Ticks, lifetime.Ticks / 10));
+        return request.Create(Certificate.SubjectName, generator, now - skew, notAfter, serial);
+    }
+
+    private static void CheckKey(PublicKey key)
+    {
+        using var ec = key.GetECDsaPublicKey();
+        if (ec is not null)
+        {
+            if (ec.KeySize < 256)
+            {
+                throw new CertificateRejectedException($"the CSR's ECDSA key has {ec.KeySize} bits; at least 256 are required");
+            }
+
+            return;
+        }
+
+        using var rsa = key.GetRSAPublicKey();
+        if (rsa is null || rsa.KeySize < 2048)
+        {
+            throw new CertificateRejectedException("the CSR's key must be ECDSA P-256 (or RSA of at least 2048 bits)");
+        }
+    }
+
+    /// <summary>
+    /// Checks a certificate presented by a node: signed by this CA, within its validity period, issued for TLS client
+    /// authentication. Returns the node name (the subject's CN).
+    /// </summary>
+    /// <exception cref="CertificateRejectedException">With a message naming the problem.</exception>
+    public string ValidateNode(X509Certificate2? certificate)
+    {
+        if (certificate is null)
+        {
+            throw new CertificateRejectedException("no client certificate: this call needs the node's certificate (join first with a token)");
+        }
+
+        var now = _time.GetUtcNow();
+        if (certificate.NotAfter.ToUniversalTime() <= now.UtcDateTime)
+        {
+            throw new CertificateRejectedException($"the client certificate of '{certificate.GetNameInfo(X509NameType.SimpleName, false)}' expired at {certificate.NotAfter.ToUniversalTime():O}; join again with a token");
+        }
+
+        if (certificate.NotBefore.ToUniversalTime() > now.UtcDateTime.AddMinutes(5))
+        {
+            throw new CertificateRejectedException($"the client certificate is not valid before {certificate.NotBefore.ToUniversalTime():O}");
+        }
+
+        if (!IsSignedByThisCa(certificate))
+        {
+            throw new CertificateRejectedException("the client certificate is not signed by this cluster's CA");
+        }
+
+        var name = certificate.GetNameInfo(X509NameType.SimpleName, false);
+        if (string.IsNullOrEmpty(name))
+        {
+            throw new CertificateRejectedException("the client certificate has no common name");
+        }
+
+        return name;
+    }
+
+    /// <summary>Whether <paramref name="certificate"/> was signed by this CA's key (the signature is checked, not just the issuer name).</summary>
+    public bool IsSignedByThisCa(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(Certificate);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.VerificationFlags = X509VerificationFlags.IgnoreNotTimeValid;
+        chain.ChainPolicy.VerificationTime = _time.GetUtcNow().UtcDateTime;
+        if (!chain.Build(certificate))
+        {
+            return false;
+        }
+
+        var root = chain.ChainElements[^1].Certificate;
+        return root.RawData.AsSpan().SequenceEqual(Certificate.RawData);
+    }
+
+    /// <summary>The DER of the CA certificate.</summary>
+    public byte[] CertificateDer => Certificate.RawData;
+
+    /// <summary>Releases the key.</summary>
+    public void Dispose()
+    {
+        _key.Dispose();
+        Certificate.Dispose();
+    }
+}

@@ -1,0 +1,233 @@
+using Microsoft.Extensions.Options;
+using WarpGrid.Core.Cluster;
+
+namespace WarpGrid.Hosting;
+
+/// <summary>Settings of a control plane that node agents join (configuration section <c>WarpGrid:Cluster</c>).</summary>
+public sealed class WarpGridClusterOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "WarpGrid:Cluster";
+
+    /// <summary>The cluster's name, written into the CA certificate. Default <c>warpgrid</c>.</summary>
+    public string ClusterName { get; set; } = "warpgrid";
+
+    /// <summary>How often agents heartbeat (told to them at join). Default 2 s.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Heartbeat silence after which a node is not ready. Default 10 s.</summary>
+    public TimeSpan NodeNotReadyAfter { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Heartbeat silence after which a node is lost and its instances are rescheduled. Default 30 s.</summary>
+    public TimeSpan NodeLostAfter { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Lifetime of node certificates (agents renew after two thirds). Default 24 h; at least 10 s.</summary>
+    public TimeSpan CertificateLifetime { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>Lifetime of the control plane's own TLS certificate (renewed after two thirds). Default 30 days.</summary>
+    public TimeSpan ServerCertificateLifetime { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>Lifetime of join tokens created without one. Default 24 h.</summary>
+    public TimeSpan TokenLifetime { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>Extra DNS names and IP addresses for the control plane's TLS certificate (loopback and the host name are always in).</summary>
+    public IList<string> ServerNames { get; } = [];
+}
+
+/// <summary>Settings of a node agent (configuration section <c>WarpGrid:Agent</c>).</summary>
+public sealed class WarpGridAgentOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "WarpGrid:Agent";
+
+    /// <summary>The control plane's cluster URL, e.g. <c>https://10.0.0.1:9443</c>.</summary>
+    public string? Join { get; set; }
+
+    /// <summary>A join token (<c>wg1.…</c>); needed only until the node has a certificate (and to join again after it expired).</summary>
+    public string? Token { get; set; }
+
+    /// <summary>The node name (the CN of its certificate). Default: the host name, lowercased.</summary>
+    public string? NodeName { get; set; }
+
+    /// <summary>Labels as <c>key=value</c>.</summary>
+    public IList<string> Labels { get; } = [];
+
+    /// <summary>Taints as <c>key=value:Effect</c>.</summary>
+    public IList<string> Taints { get; } = [];
+
+    /// <summary>Memory offered to instances. Default: the memory available to this process.</summary>
+    public long? MemoryBytes { get; set; }
+
+    /// <summary>CPU weight offered to instances. Default: 1000 per core.</summary>
+    public long? CpuWeight { get; set; }
+
+    /// <summary>The REST API URL the control plane shows for this node.</summary>
+    public string? ApiUrl { get; set; }
+
+    /// <summary>The ingress URL the control plane shows for this node.</summary>
+    public string? IngressUrl { get; set; }
+
+    /// <summary>The fraction of a certificate's lifetime after which it is renewed, 0.1..0.95. Default 2/3.</summary>
+    public double RenewAfterFraction { get; set; } = 2.0 / 3.0;
+
+    /// <summary>Parsed labels.</summary>
+    internal Dictionary<string, string> ParsedLabels()
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var label in Labels)
+        {
+            if (AgentOptionsValidator.TryParseLabel(label, out var key, out var value, out _))
+            {
+                result[key!] = value!;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Parsed taints.</summary>
+    internal List<NodeTaint> ParsedTaints() =>
+        [.. Taints.Select(t => NodeTaint.TryParse(t, out var taint, out _) ? taint! : null).OfType<NodeTaint>()];
+
+    /// <summary>The node name to use.</summary>
+    internal string EffectiveNodeName()
+    {
+        if (!string.IsNullOrWhiteSpace(NodeName))
+        {
+            return NodeName;
+        }
+
+        var host = new string([.. Environment.MachineName.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '-')]).Trim('-', '.');
+        return host.Length == 0 ? "node" : host.Length > 63 ? host[..63].TrimEnd('-', '.') : host;
+    }
+}
+
+/// <summary>Validates <see cref="WarpGridClusterOptions"/> at start.</summary>
+internal sealed class ClusterOptionsValidator : IValidateOptions<WarpGridClusterOptions>
+{
+    public ValidateOptionsResult Validate(string? name, WarpGridClusterOptions options)
+    {
+        var s = WarpGridClusterOptions.Section;
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.ClusterName) || options.ClusterName.Length > 63)
+        {
+            errors.Add($"{s}:ClusterName must be 1-63 characters (got '{options.ClusterName}').");
+        }
+
+        if (options.HeartbeatInterval < TimeSpan.FromMilliseconds(100) || options.HeartbeatInterval > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"{s}:HeartbeatInterval must be between 100 ms and 1 minute (got {options.HeartbeatInterval}).");
+        }
+
+        if (options.NodeNotReadyAfter <= options.HeartbeatInterval)
+        {
+            errors.Add($"{s}:NodeNotReadyAfter ({options.NodeNotReadyAfter}) must be longer than {s}:HeartbeatInterval ({options.HeartbeatInterval}).");
+        }
+
+        if (options.NodeLostAfter <= options.NodeNotReadyAfter)
+        {
+            errors.Add($"{s}:NodeLostAfter ({options.NodeLostAfter}) must be longer than {s}:NodeNotReadyAfter ({options.NodeNotReadyAfter}).");
+        }
+
+        if (options.CertificateLifetime < TimeSpan.FromSeconds(10) || options.CertificateLifetime > TimeSpan.FromDays(366))
+        {
+            errors.Add($"{s}:CertificateLifetime must be between 10 s and 366 days (got {options.CertificateLifetime}).");
+        }
+
+        if (options.ServerCertificateLifetime < TimeSpan.FromMinutes(1) || options.ServerCertificateLifetime > TimeSpan.FromDays(366))
+        {
+            errors.Add($"{s}:ServerCertificateLifetime must be between 1 minute and 366 days (got {options.ServerCertificateLifetime}).");
+        }
+
+        if (options.TokenLifetime <= TimeSpan.Zero)
+        {
+            errors.Add($"{s}:TokenLifetime must be positive (got {options.TokenLifetime}).");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+/// <summary>Validates <see cref="WarpGridAgentOptions"/> at start.</summary>
+internal sealed class AgentOptionsValidator : IValidateOptions<WarpGridAgentOptions>
+{
+    public static bool TryParseLabel(string text, out string? key, out string? value, out string? error)
+    {
+        key = value = error = null;
+        int eq = text.IndexOf('=');
+        if (eq <= 0)
+        {
+            error = $"label '{text}' must look like key=value";
+            return false;
+        }
+
+        key = text[..eq].Trim();
+        value = text[(eq + 1)..].Trim();
+        if (!NodeNames.IsValidLabelKey(key))
+        {
+            error = $"label '{text}': key must be 1-63 letters, digits, '-', '_', '.' or '/'";
+            return false;
+        }
+
+        if (!NodeNames.IsValidLabelValue(value))
+        {
+            error = $"label '{text}': value must be at most 63 letters, digits, '-', '_' or '.'";
+            return false;
+        }
+
+        return true;
+    }
+
+    public ValidateOptionsResult Validate(string? name, WarpGridAgentOptions options)
+    {
+        var s = WarpGridAgentOptions.Section;
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.Join) || !Uri.TryCreate(options.Join, UriKind.Absolute, out var join) || join.Scheme != Uri.UriSchemeHttps)
+        {
+            errors.Add($"{s}:Join must be the control plane's https:// cluster URL, e.g. https://127.0.0.1:9443 (got '{options.Join}').");
+        }
+
+        if (options.Token is not null && !JoinToken.TryParse(options.Token, out _, out var tokenError))
+        {
+            errors.Add($"{s}:Token: {tokenError}.");
+        }
+
+        if (!NodeNames.IsValid(options.EffectiveNodeName()))
+        {
+            errors.Add($"{s}:NodeName '{options.EffectiveNodeName()}' must be 1-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit.");
+        }
+
+        foreach (var label in options.Labels)
+        {
+            if (!TryParseLabel(label, out _, out _, out var error))
+            {
+                errors.Add($"{s}:Labels: {error}.");
+            }
+        }
+
+        foreach (var taint in options.Taints)
+        {
+            if (!NodeTaint.TryParse(taint, out _, out var error))
+            {
+                errors.Add($"{s}:Taints: {error}.");
+            }
+        }
+
+        if (options.MemoryBytes is <= 0)
+        {
+            errors.Add($"{s}:MemoryBytes must be positive (got {options.MemoryBytes}).");
+        }
+
+        if (options.CpuWeight is <= 0)
+        {
+            errors.Add($"{s}:CpuWeight must be positive (got {options.CpuWeight}).");
+        }
+
+        if (options.RenewAfterFraction is < 0.1 or > 0.95)
+        {
+            errors.Add($"{s}:RenewAfterFraction must be between 0.1 and 0.95 (got {options.RenewAfterFraction}).");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
