@@ -2,7 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using WarpGrid.Core.Cluster;
+using WarpGrid.Core.Clustering;
 using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Manifest;
 

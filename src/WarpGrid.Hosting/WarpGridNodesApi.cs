@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using WarpGrid.Core.Cluster;
+using WarpGrid.Core.Clustering;
 using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Manifest;
 using WarpGrid.Core.Runtime;

@@ -10,7 +10,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using WarpGrid.Core.Cluster;
+using WarpGrid.Core.Clustering;
 using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Scheduling;
 using WarpGrid.Core.Storage;

@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Options;
-using WarpGrid.Core.Cluster;
+using WarpGrid.Core.Clustering;
 
 namespace WarpGrid.Hosting;
 

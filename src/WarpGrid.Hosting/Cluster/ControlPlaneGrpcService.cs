@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using WarpGrid.Core.Cluster;
+using WarpGrid.Core.Clustering;
 using WarpGrid.Core.Scheduling;
 using WarpGrid.Core.Storage;
 using WarpGrid.Hosting.Cluster.Protocol;

@@ -7,7 +7,7 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using WarpGrid.Core.Cluster;
+using WarpGrid.Core.Clustering;
 using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Runtime;
 using WarpGrid.Core.Storage;

@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
-using WarpGrid.Core.Cluster;
+using WarpGrid.Core.Clustering;
 using WarpGrid.IntegrationTests.Infrastructure;
 
 namespace WarpGrid.IntegrationTests.Cluster;

@@ -1,6 +1,6 @@
 using WarpGrid.Core.Scheduling;
 
-namespace WarpGrid.Core.Cluster;
+namespace WarpGrid.Core.Clustering;
 
 /// <summary>A node's status changed.</summary>
 /// <param name="Node">The node.</param>

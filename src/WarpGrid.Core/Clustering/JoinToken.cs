@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using WarpGrid.Core.Storage;
 
-namespace WarpGrid.Core.Cluster;
+namespace WarpGrid.Core.Clustering;
 
 /// <summary>
 /// A join token: <c>wg1.&lt;id&gt;.&lt;secret&gt;.&lt;ca-hash&gt;</c>. The id names the token in the store, the secret

@@ -2,7 +2,7 @@ using System.Text.Json;
 using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Scheduling;
 
-namespace WarpGrid.Core.Cluster;
+namespace WarpGrid.Core.Clustering;
 
 /// <summary>A taint as stored and shown by the API: <c>key=value:Effect</c>.</summary>
 /// <param name="Key">The key.</param>

@@ -2,7 +2,7 @@ using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Manifest;
 using WarpGrid.Core.Scheduling;
 
-namespace WarpGrid.Core.Cluster;
+namespace WarpGrid.Core.Clustering;
 
 /// <summary>A deployment as the planner sees it.</summary>
 /// <param name="Record">The stored record (its <see cref="DeploymentRecord.Revision"/> is the store revision).</param>

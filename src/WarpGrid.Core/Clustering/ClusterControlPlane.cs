@@ -6,7 +6,7 @@ using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Scheduling;
 using WarpGrid.Core.Storage;
 
-namespace WarpGrid.Core.Cluster;
+namespace WarpGrid.Core.Clustering;
 
 /// <summary>Settings of a control plane.</summary>
 public sealed record ControlPlaneSettings
