@@ -27,6 +27,8 @@ public static class WarpCli
             PackCommand.Create(context),
             DeployCommand.Create(context),
             StatusCommand.Create(context),
+            NodesCommand.Create(context),
+            NodesCommand.CreateTokens(context),
             ToolchainCommand.Create(context),
             RegistryCommands.CreatePush(context),
             RegistryCommands.CreatePull(context),

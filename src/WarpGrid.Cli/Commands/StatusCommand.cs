@@ -12,7 +12,8 @@ internal static class StatusCommand
         var name = CommandHelpers.NoOptionLikeValues(new Argument<string?>("name") { Description = "A deployment name; all deployments when omitted.", Arity = ArgumentArity.ZeroOrOne });
         var node = CommandHelpers.NodeOption();
         var json = CommandHelpers.JsonOption();
-        var command = new Command("status", "Show deployments on a node: name, version, status, route, instances, requests, faults.") { name, node, json };
+        var explain = new Option<bool>("--explain") { Description = "With a name, on a cluster control plane: where the instances are and every node's filter verdicts and scores for one more instance." };
+        var command = new Command("status", "Show deployments on a node: name, version, status, route, instances, requests, faults; pending ones with why.") { name, node, json, explain };
         CommandHelpers.SetAction(command, context, json, async (parse, cancellationToken) =>
         {
             using var client = NodeClient.Create(context, parse.GetValue(node));
@@ -20,6 +21,18 @@ internal static class StatusCommand
             using var request = new HttpRequestMessage(HttpMethod.Get, one is null ? "v1/deployments" : "v1/deployments/" + Uri.EscapeDataString(one));
             var (_, body) = await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
             var rows = one is null ? (body as JsonArray)?.OfType<JsonObject>().ToList() ?? [] : body is JsonObject single ? [single] : [];
+            JsonNode? placement = null;
+            if (parse.GetValue(explain))
+            {
+                if (one is null)
+                {
+                    throw new CliFailure(ExitCodes.Usage, "usage", "--explain needs a deployment name", "example: warp status hello --explain");
+                }
+
+                using var placementRequest = new HttpRequestMessage(HttpMethod.Get, "v1/deployments/" + Uri.EscapeDataString(one) + "/placement?explain=true");
+                (_, placement) = await client.SendAsync(placementRequest, cancellationToken).ConfigureAwait(false);
+            }
+
             if (parse.GetValue(json))
             {
                 var document = new JsonObject { ["ok"] = true, ["node"] = client.BaseUri.ToString() };
@@ -30,6 +43,11 @@ internal static class StatusCommand
                 else
                 {
                     document["deployment"] = body?.DeepClone();
+                }
+
+                if (placement is not null)
+                {
+                    document["placement"] = placement.DeepClone();
                 }
 
                 context.WriteJson(document);
@@ -59,9 +77,40 @@ internal static class StatusCommand
                 context.Out.WriteLine($"{r["name"]}: {r["message"]}");
             }
 
+            if (placement is not null)
+            {
+                WriteExplanation(context.Out, placement);
+            }
+
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    private static void WriteExplanation(TextWriter output, JsonNode placement)
+    {
+        var nodes = placement["nodes"] is JsonObject n && n.Count > 0 ? string.Join(", ", n.Select(p => $"{p.Key}: {p.Value}")) : "none";
+        output.WriteLine();
+        output.WriteLine($"placement: {placement["placed"]}/{placement["desired"]} placed ({nodes})" + (placement["pending"] is { } pending ? $"; pending: {pending}" : string.Empty));
+        if (placement["explain"]?["nodes"] is not JsonArray explained)
+        {
+            return;
+        }
+
+        output.WriteLine($"next instance would go to: {placement["explain"]?["chosen"]?.ToString() ?? "no node"}");
+        var rows = explained.OfType<JsonObject>().Select(e =>
+        {
+            var failed = e["filters"]?.AsArray().OfType<JsonObject>().Where(f => f["passed"]?.GetValue<bool>() == false).Select(f => $"{f["plugin"]}: {f["reason"]}").ToList() ?? [];
+            var scores = e["scores"]?.AsArray().OfType<JsonObject>().Select(s => $"{s["plugin"]}={s["score"]}x{s["weight"]}").ToList() ?? [];
+            return new[]
+            {
+                e["node"]?.ToString() ?? "?",
+                e["feasible"]?.GetValue<bool>() == true ? "yes" : "no",
+                e["totalScore"]?.ToString() ?? "-",
+                failed.Count > 0 ? string.Join("; ", failed) : string.Join(" ", scores),
+            };
+        }).ToList();
+        WriteTable(output, ["NODE", "FITS", "SCORE", "WHY"], rows);
     }
 
     internal static void WriteTable(TextWriter output, string[] header, IReadOnlyList<string[]> rows)

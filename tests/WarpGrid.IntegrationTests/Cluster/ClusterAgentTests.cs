@@ -204,6 +204,58 @@ public sealed class ClusterAgentTests(ClusterFixture cluster) : IClassFixture<Cl
         Assert.DoesNotContain("stale", names);
     }
 
+    [Fact]
+    public async Task Warp_nodes_tokens_and_status_explain_work_against_the_control_plane()
+    {
+        var api = cluster.ControlPlane.Api.BaseAddress!.ToString();
+        var (code, output, error) = await WarpAsync("nodes", "list", "--node", api);
+        Assert.True(code == 0, error);
+        Assert.Matches(@"agent-a\s+ready\s+schedulable\s+\d+/\d+\s+\d+Mi/512Mi\s+\d+/\d+\s+zone=z1", output);
+
+        (code, output, error) = await WarpAsync("nodes", "label", "agent-b", "tier=edge", "--node", api);
+        Assert.True(code == 0, error);
+        Assert.Contains("tier=edge", output, StringComparison.Ordinal);
+        Assert.Equal("edge", (string?)(await cluster.NodeAsync("agent-b"))!["labels"]!["tier"]);
+        (code, _, error) = await WarpAsync("nodes", "label", "agent-b", "tier-", "--node", api);
+        Assert.True(code == 0, error);
+        Assert.Null((await cluster.NodeAsync("agent-b"))!["labels"]!["tier"]);
+
+        (code, output, _) = await WarpAsync("nodes", "taint", "agent-b", "gpu=true:Sometimes", "--node", api);
+        Assert.Equal(5, code);
+
+        (code, output, error) = await WarpAsync("nodes", "cordon", "agent-b", "--node", api);
+        Assert.True(code == 0, error);
+        Assert.Contains("cordoned", output, StringComparison.Ordinal);
+        (code, _, error) = await WarpAsync("nodes", "uncordon", "agent-b", "--node", api);
+        Assert.True(code == 0, error);
+
+        (code, output, error) = await WarpAsync("tokens", "create", "--ttl", "10m", "--node", api);
+        Assert.True(code == 0, error);
+        Assert.True(JoinToken.TryParse(output.Trim(), out var token, out _), output);
+        Assert.Equal(cluster.Token.Split('.')[3], token!.CaHash);
+
+        // A pending deployment: warp status shows why, --explain shows every node's verdict.
+        using (await cluster.ControlPlane.PutDeploymentAsync("huge", WarpApi.Manifest("huge", route: "/huge", memoryLimit: "1GB"), await File.ReadAllBytesAsync(TestPaths.Hello), "hello.wasm"))
+        {
+        }
+
+        (code, output, error) = await WarpAsync("status", "huge", "--explain", "--node", api);
+        Assert.True(code == 0, error);
+        Assert.Contains("huge: 1 of 1 instance(s) pending: 2 nodes: insufficient memory", output, StringComparison.Ordinal);
+        Assert.Matches(@"agent-a\s+no\s+-\s+ResourceFit: insufficient memory", output);
+        using (await cluster.ControlPlane.Api.DeleteAsync("v1/deployments/huge"))
+        {
+        }
+    }
+
+    private static async Task<(int Code, string Output, string Error)> WarpAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await WarpGrid.Cli.WarpCli.RunAsync(args, new WarpGrid.Cli.CliContext(output, error));
+        return (code, output.ToString(), error.ToString());
+    }
+
     private static void WriteCredentials(string dataDirectory, ClusterCertificateAuthority signer, string name, TimeSpan lifetime, X509Certificate2 trustedCa)
     {
         var dir = Path.Combine(dataDirectory, "agent");
