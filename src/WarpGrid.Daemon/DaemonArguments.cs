@@ -21,8 +21,9 @@ internal sealed class DaemonArguments
           --node-name NAME     this node's name (default: the host name)
           --label K=V          node label (repeatable)
           --taint K=V:EFFECT   node taint, EFFECT NoSchedule | PreferNoSchedule | NoExecute (repeatable)
-        Settings can also come from configuration: WarpGrid:Node:*, WarpGrid:Runtime:*, WarpGrid:Cluster:*, WarpGrid:Agent:*
-        (e.g. --WarpGrid:Runtime:MaxInstancesPerNode=500 --WarpGrid:Cluster:NodeLostAfter=00:00:20).
+        Settings can also come from configuration: WarpGrid:Node:*, WarpGrid:Runtime:*, WarpGrid:Cluster:*, WarpGrid:Agent:*,
+        WarpGrid:Supervisor:*, WarpGrid:Telemetry:* (e.g. --WarpGrid:Runtime:MaxInstancesPerNode=500
+        --WarpGrid:Cluster:NodeLostAfter=00:00:20 --WarpGrid:Telemetry:Otlp:Endpoint=http://127.0.0.1:4317).
         """;
 
     public IPEndPoint Api { get; private set; } = new(IPAddress.Loopback, 9090);

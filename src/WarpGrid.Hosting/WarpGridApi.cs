@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using WarpGrid.Core.Deployments;
+using WarpGrid.Core.Health;
 using WarpGrid.Core.Manifest;
 using WarpGrid.Core.Runtime;
 using WarpGrid.Core.Runtime.Pooling;
@@ -46,10 +47,10 @@ public static partial class WarpGridApplicationExtensions
                 engine = runtime.Engine.Fingerprint,
             },
             Json));
-        api.MapGet("/deployments", (DeploymentRegistry registry) =>
-            Results.Json(registry.Active.Values.OrderBy(d => d.Name, StringComparer.Ordinal).Select(DeploymentView.From).ToList(), Json));
-        api.MapGet("/deployments/{name}", (string name, DeploymentRegistry registry) =>
-            registry.Get(name) is { } active ? Results.Json(DeploymentView.From(active), Json) : NotFound(name));
+        api.MapGet("/deployments", (DeploymentRegistry registry, DeploymentSupervisor supervisor) =>
+            Results.Json(registry.Active.Values.OrderBy(d => d.Name, StringComparer.Ordinal).Select(d => DeploymentView.From(d, supervisor)).ToList(), Json));
+        api.MapGet("/deployments/{name}", (string name, DeploymentRegistry registry, DeploymentSupervisor supervisor) =>
+            registry.Get(name) is { } active ? Results.Json(DeploymentView.From(active, supervisor), Json) : NotFound(name));
         api.MapGet("/deployments/{name}/instances", (string name, DeploymentRegistry registry) =>
             registry.Get(name) is { } active ? Results.Json(active.Pool?.Instances() ?? [], Json) : NotFound(name));
         MapObservability(api);
@@ -178,7 +179,7 @@ public static partial class WarpGridApplicationExtensions
             return Problem(409, "conflict", "Deployment deleted", "the deployment was deleted while it was being applied");
         }
 
-        var view = DeploymentView.From(active);
+        var view = DeploymentView.From(active, services.GetService<DeploymentSupervisor>());
         if (active.State == DeploymentState.Failed && active.ServingRevision < result.Record.Revision)
         {
             return Problem(503, "start_failed", "Deployment stored but not started", active.Message ?? "the node could not start it", view);
@@ -210,9 +211,11 @@ internal sealed record DeploymentView(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
     PoolStats? Instances,
+    DeploymentHealthStatus? Health,
+    DeploymentScalingStatus? Scaling,
     string Manifest)
 {
-    public static DeploymentView From(ActiveDeployment active)
+    public static DeploymentView From(ActiveDeployment active, DeploymentSupervisor? supervisor = null)
     {
         var m = active.Manifest;
         return new DeploymentView(
@@ -235,6 +238,8 @@ internal sealed record DeploymentView(
             active.Record.CreatedAt,
             active.Record.UpdatedAt,
             active.Pool?.Stats,
+            supervisor?.GetHealth(active.Name),
+            supervisor?.GetScaling(active.Name),
             active.Record.Manifest);
     }
 }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using WarpGrid.Core.Clustering;
 using WarpGrid.Core.Deployments;
+using WarpGrid.Core.Health;
 using WarpGrid.Core.Manifest;
 
 namespace WarpGrid.Hosting;
@@ -18,12 +19,14 @@ internal sealed partial class WarpGridNodeService(
     DeploymentController controller,
     DeploymentManager manager,
     DeploymentRegistry registry,
+    DeploymentSupervisor supervisor,
     IOptions<WarpGridNodeOptions> options,
     ILogger<WarpGridNodeService> logger,
     IServiceProvider services) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
     private Task? _loop;
+    private Task? _supervision;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -66,6 +69,7 @@ internal sealed partial class WarpGridNodeService(
             }
         }
 
+        _supervision = Task.Run(() => supervisor.RunAsync(_stopping.Token), CancellationToken.None);
         Log.Ready(logger, registry.Active.Count);
     }
 
@@ -81,6 +85,11 @@ internal sealed partial class WarpGridNodeService(
             catch (OperationCanceledException)
             {
             }
+        }
+
+        if (_supervision is not null)
+        {
+            await _supervision.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         await controller.StopAllAsync(options.Value.DrainTimeout).WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -7,7 +7,9 @@ using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
+using WarpGrid.Core.Health;
 using WarpGrid.Core.Observability;
+using WarpGrid.Core.Scaling;
 using WarpGrid.Core.Oci;
 using WarpGrid.Core.Runtime;
 using WarpGrid.Core.Storage;
@@ -89,6 +91,15 @@ public static class WarpGridServiceCollectionExtensions
             sp.GetRequiredService<WasmNodeRuntime>(),
             sp.GetRequiredService<IClusterStore>()));
         AddTelemetry(services);
+        services.AddOptions<SupervisorOptions>().BindConfiguration(SupervisorOptions.Section).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SupervisorOptions>, SupervisorOptionsValidator>());
+        services.TryAddSingleton(sp => new DeploymentSupervisor(
+            sp.GetRequiredService<DeploymentRegistry>(),
+            sp.GetRequiredService<WasmNodeRuntime>(),
+            sp.GetRequiredService<IOptions<SupervisorOptions>>().Value,
+            sp.GetServices<IScalingMetricSource>(),
+            sp.GetRequiredService<ILogger<DeploymentSupervisor>>(),
+            sp.GetRequiredService<WarpGridMetrics>()));
         services.TryAddSingleton<WagiIngress>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WarpGridNodeService>());
         builder.AddWarpGridScheduler();

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -179,6 +180,59 @@ static int mode_big(void) {
     return 0;
 }
 
+/* Busy for ?ms=N milliseconds of wall-clock time (default 200): a slow request for load and scaling tests. */
+static int mode_spin(void) {
+    const char *q = getenv("QUERY_STRING");
+    unsigned long ms = 200;
+    if (q && strncmp(q, "ms=", 3) == 0) ms = strtoul(q + 3, NULL, 10);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long elapsed = (long long)(now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (elapsed >= (long long)ms) break;
+    }
+    out("Content-Type: text/plain\n\nspun ");
+    out_u(ms);
+    return 0;
+}
+
+/* The instance serving the request (WARPGRID_INSTANCE_ID). */
+static int mode_whoami(void) {
+    const char *id = getenv("WARPGRID_INSTANCE_ID");
+    out("Content-Type: text/plain\n\n");
+    out(id ? id : "");
+    return 0;
+}
+
+/*
+ * Health endpoint: 503 when HEALTH=fail (every instance, a crash loop) or when this instance's id is listed in
+ * UNHEALTHY_INSTANCES (comma-separated; one instance going bad), else 200.
+ */
+static int mode_healthz(void) {
+    const char *id = getenv("WARPGRID_INSTANCE_ID");
+    const char *all = getenv("HEALTH");
+    const char *list = getenv("UNHEALTHY_INSTANCES");
+    int bad = all && strcmp(all, "fail") == 0;
+    if (!bad && id && list) {
+        size_t n = strlen(id);
+        for (const char *p = list; *p;) {
+            const char *end = strchr(p, ',');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            if (len == n && strncmp(p, id, n) == 0) bad = 1;
+            if (!end) break;
+            p = end + 1;
+        }
+    }
+    if (bad) {
+        fputs("health check failing\n", stderr);
+        out("Status: 503 Service Unavailable\nContent-Type: text/plain\n\nunhealthy");
+    } else {
+        out("Content-Type: text/plain\n\nok");
+    }
+    return 0;
+}
+
 static int mode_unknown(const char *path) {
     out("Status: 404 Not Found\n"
         "Content-Type: text/plain\n"
@@ -205,5 +259,8 @@ int main(void) {
     if (strcmp(path, "/trap") == 0) return mode_trap();
     if (strcmp(path, "/exit3") == 0) return mode_exit3();
     if (strcmp(path, "/big") == 0) return mode_big();
+    if (strcmp(path, "/spin") == 0) return mode_spin();
+    if (strcmp(path, "/whoami") == 0) return mode_whoami();
+    if (strcmp(path, "/healthz") == 0) return mode_healthz();
     return mode_unknown(path);
 }

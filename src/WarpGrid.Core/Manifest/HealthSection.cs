@@ -15,8 +15,15 @@ public sealed record HealthSection
     /// <summary>Default of <see cref="HealthyThreshold"/>.</summary>
     public const int DefaultHealthyThreshold = 1;
 
-    /// <summary>Path probed, starting with <c>/</c>. Required when the section is present.</summary>
+    /// <summary>Path of the liveness probe, starting with <c>/</c>. Required when the section is present.</summary>
     public required string Endpoint { get; init; }
+
+    /// <summary>
+    /// Path of the readiness probe, when it differs from the liveness probe <see cref="Endpoint"/>. Null: one probe
+    /// of <see cref="Endpoint"/> serves both (a failure takes the instance out of rotation at once; it is replaced
+    /// after <see cref="UnhealthyThreshold"/> failures in a row).
+    /// </summary>
+    public string? ReadinessEndpoint { get; init; }
 
     /// <summary>Time between probes, greater than zero; default 10 s.</summary>
     public TimeSpan Interval { get; init; } = DefaultInterval;

@@ -14,7 +14,7 @@ internal sealed class ManifestValidator
     private static readonly string[] ResourcesKeys = ["memory_limit", "cpu_weight"];
     private static readonly string[] ScalingKeys = ["metric", "target_value", "scale_up_window", "scale_down_window", "custom_metric"];
     private static readonly string[] CapabilitiesKeys = ["http_outbound", "logging", "key_value", "environment", "config"];
-    private static readonly string[] HealthKeys = ["endpoint", "interval", "timeout", "unhealthy_threshold", "healthy_threshold"];
+    private static readonly string[] HealthKeys = ["endpoint", "readiness_endpoint", "interval", "timeout", "unhealthy_threshold", "healthy_threshold"];
 
     private static readonly Dictionary<string, string> LanguageAliases = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -345,6 +345,12 @@ internal sealed class ManifestValidator
             section.Report(endpoint.Position, "endpoint", $"must be a path starting with \"/\" without whitespace, got \"{endpoint.Value}\"; e.g. \"/healthz\"");
         }
 
+        var readiness = section.String("readiness_endpoint");
+        if (readiness.IsValid && (!readiness.Value.StartsWith('/') || readiness.Value.Any(char.IsWhiteSpace)))
+        {
+            section.Report(readiness.Position, "readiness_endpoint", $"must be a path starting with \"/\" without whitespace, got \"{readiness.Value}\"; e.g. \"/ready\"");
+        }
+
         var interval = section.Duration("interval", positive: true, max: null);
         var timeout = section.Duration("timeout", positive: true, max: null);
         if (_complete && interval.IsUsable && timeout.IsUsable)
@@ -370,6 +376,7 @@ internal sealed class ManifestValidator
         return new HealthSection
         {
             Endpoint = endpoint.Value,
+            ReadinessEndpoint = readiness.IsValid && readiness.Value.StartsWith('/') ? readiness.Value : null,
             Interval = interval.Or(HealthSection.DefaultInterval),
             Timeout = timeout.Or(HealthSection.DefaultTimeout),
             UnhealthyThreshold = unhealthy.Or(HealthSection.DefaultUnhealthyThreshold),

@@ -89,6 +89,11 @@ public static class ManifestWriter
         {
             w.Append("\n[health]\n");
             Line(w, "endpoint", Str(health.Endpoint));
+            if (health.ReadinessEndpoint is { } readiness)
+            {
+                Line(w, "readiness_endpoint", Str(readiness));
+            }
+
             Line(w, "interval", Str(DurationParser.Format(health.Interval)));
             Line(w, "timeout", Str(DurationParser.Format(health.Timeout)));
             Line(w, "unhealthy_threshold", Int(health.UnhealthyThreshold));

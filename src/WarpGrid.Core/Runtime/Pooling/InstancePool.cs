@@ -488,6 +488,12 @@ public sealed partial class InstancePool : IAsyncDisposable
                 return RunAndRelease(ready, request, coldStart: false);
             }
 
+            if (CreationBlocked && _live - _unready.Count <= 0)
+            {
+                // Crash-loop back-off and no instance that could serve: answer now rather than queue.
+                return Fail(InvocationOutcome.Unavailable, $"the deployment is in crash-loop back-off (its instances keep failing their liveness probe); the next instance starts at {_creationBlockedUntil:O}");
+            }
+
             if (_waiters.Count >= Settings.QueueLimit)
             {
                 Interlocked.Increment(ref _rejected);
