@@ -21,6 +21,11 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        if (args.Contains("--scaling-reaction", StringComparer.Ordinal))
+        {
+            return ScalingReaction.Run();
+        }
+
         var ci = args.Contains("--ci", StringComparer.Ordinal);
         var inProcess = ci || args.Contains("--in-process", StringComparer.Ordinal);
         var rest = args.Where(a => a is not "--ci" and not "--in-process").ToList();

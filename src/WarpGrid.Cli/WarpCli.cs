@@ -29,6 +29,7 @@ public static class WarpCli
             StatusCommand.Create(context),
             NodesCommand.Create(context),
             NodesCommand.CreateTokens(context),
+            LogsCommand.Create(context),
             ToolchainCommand.Create(context),
             RegistryCommands.CreatePush(context),
             RegistryCommands.CreatePull(context),

@@ -85,6 +85,51 @@ internal sealed class NodeClient : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sends a GET for a streamed body and yields its lines as they arrive (no overall timeout: a follow runs until
+    /// cancelled); throws <see cref="CliFailure"/> for transport errors and problem responses.
+    /// </summary>
+    public async IAsyncEnumerable<string> StreamLinesAsync(string path, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        _http.Timeout = Timeout.InfiniteTimeSpan;
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.GetAsync(path, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw Unreachable(ex.Message);
+        }
+
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                JsonNode? body = null;
+                try
+                {
+                    body = text.Length > 0 ? JsonNode.Parse(text) : null;
+                }
+                catch (JsonException)
+                {
+                }
+
+                throw Rejected(response, body, text);
+            }
+
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));
+            while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+            {
+                if (line.Length > 0)
+                {
+                    yield return line;
+                }
+            }
+        }
+    }
+
     private CliFailure Unreachable(string reason) =>
         new(ExitCodes.Unreachable, "node_unreachable", $"cannot reach the node at {BaseUri}: {reason}",
             $"start one (warpd --api {BaseUri.Authority}) or point warp at a running node with --node URL or WARP_NODE");
