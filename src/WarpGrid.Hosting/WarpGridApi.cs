@@ -237,7 +237,7 @@ internal sealed record DeploymentView(
             active.Message,
             active.Record.CreatedAt,
             active.Record.UpdatedAt,
-            active.Pool?.Stats,
+            active.Pool?.Stats ?? active.Components?.Stats,
             supervisor?.GetHealth(active.Name),
             supervisor?.GetScaling(active.Name),
             active.Record.Manifest);

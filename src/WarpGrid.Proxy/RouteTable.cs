@@ -51,7 +51,7 @@ public sealed class RouteTable
     {
         ArgumentNullException.ThrowIfNull(deployments);
         var routes = deployments
-            .Where(d => includeWithoutPool || d.Pool is not null)
+            .Where(d => includeWithoutPool || d.IsServing)
             .Select(d => new IngressRoute(d.Manifest.Runtime.Host?.ToLowerInvariant(), DeploymentManager.NormalizeRoute(d.Manifest.Runtime.Route), d))
             .OrderBy(r => r.Host is null ? 2 : r.Host.StartsWith("*.", StringComparison.Ordinal) ? 1 : 0)
             .ThenByDescending(r => r.Host?.Length ?? 0)

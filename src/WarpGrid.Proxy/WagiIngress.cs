@@ -86,6 +86,12 @@ public sealed partial class WagiIngress
     {
         // Admit the request to the pool before reading the body. A pool being replaced by an update refuses new
         // requests but serves admitted ones; when this one lost that race, route it again to the new pool.
+        if (route.Deployment.Components is not null || (route.Deployment.Pool is null && Match(context)?.Deployment.Components is not null))
+        {
+            await ServeComponentAsync(context, route).ConfigureAwait(false);
+            return;
+        }
+
         var pool = route.Deployment.Pool;
         if (pool is null || !pool.TryEnter())
         {

@@ -110,6 +110,11 @@ public sealed partial class DeploymentController
         try
         {
             var manifest = DeploymentManager.ParseManifest(record.Manifest);
+            if (!_runtime.Modules.TryGet(record.Digest, out _) && await StartComponentAsync(record, manifest, current, cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
+
             if (!_runtime.Modules.TryGet(record.Digest, out var compiled))
             {
                 var bytes = await _blobs.ReadAsync(record.Digest, cancellationToken).ConfigureAwait(false)
@@ -126,7 +131,7 @@ public sealed partial class DeploymentController
         {
             Log.StartFailed(_logger, record.Name, record.Revision, ex);
             var message = ex is DeploymentValidationException v ? v.Message : ex.Message;
-            if (current?.Pool is not null)
+            if (current?.IsServing == true)
             {
                 _registry.Set(current with { Record = record, State = DeploymentState.Failed, Message = message });
                 return;
@@ -139,6 +144,68 @@ public sealed partial class DeploymentController
         if (current?.Pool is { } old && !ReferenceEquals(old, pool))
         {
             _ = DrainInBackground(old);
+        }
+
+        if (current?.Components is { } oldComponents)
+        {
+            _ = DrainComponentsInBackground(oldComponents);
+        }
+    }
+
+    /// <summary>Starts a component deployment; returns false when the module is a core module (the caller starts a WAGI pool).</summary>
+    private async Task<bool> StartComponentAsync(DeploymentRecord record, Manifest.WarpManifest manifest, ActiveDeployment? current, CancellationToken cancellationToken)
+    {
+        if (!_runtime.Modules.TryGetComponent(record.Digest, out var component))
+        {
+            var bytes = await _blobs.ReadAsync(record.Digest, cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"module {record.Digest} is missing from the blob store");
+            if (ModuleCache.Classify(bytes) != WasmBinaryKind.Component)
+            {
+                return false;
+            }
+
+            component = _runtime.Modules.GetOrCompileComponent(bytes);
+        }
+
+        var settings = DeploymentManager.ToPoolSettings(manifest);
+        if (manifest.Runtime.Trigger == Manifest.TriggerKind.Cli)
+        {
+            Runtime.Components.ComponentCommand.Validate(_runtime, component!);
+            _registry.Set(new ActiveDeployment(record, manifest, null, DeploymentState.Running, null, record.Revision) { Command = component });
+        }
+        else
+        {
+            var pool = _runtime.CreateComponentPool(settings, component!, manifest.Capabilities.HttpOutbound);
+            _registry.Set(new ActiveDeployment(record, manifest, null, DeploymentState.Running, null, record.Revision) { Components = pool });
+        }
+
+        Log.Started(_logger, record.Name, record.Generation, record.Revision, component!.FromCache);
+        DrainOld(current);
+        return true;
+    }
+
+    private void DrainOld(ActiveDeployment? old)
+    {
+        if (old?.Pool is { } pool)
+        {
+            _ = DrainInBackground(pool);
+        }
+
+        if (old?.Components is { } components)
+        {
+            _ = DrainComponentsInBackground(components);
+        }
+    }
+
+    private async Task DrainComponentsInBackground(Runtime.Components.ComponentHttpPool pool)
+    {
+        try
+        {
+            await pool.DrainAsync(DrainTimeout).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.DrainFailed(_logger, pool.Settings.Deployment, ex);
         }
     }
 
@@ -157,6 +224,12 @@ public sealed partial class DeploymentController
         {
             Log.Stopped(_logger, name);
             _ = DrainInBackground(pool);
+        }
+
+        if (removed?.Components is { } components)
+        {
+            Log.Stopped(_logger, name);
+            _ = DrainComponentsInBackground(components);
         }
 
         return Task.CompletedTask;
@@ -178,7 +251,8 @@ public sealed partial class DeploymentController
     public async Task StopAllAsync(TimeSpan timeout)
     {
         var pools = _registry.Active.Values.Select(a => a.Pool).OfType<InstancePool>().ToList();
-        await Task.WhenAll(pools.Select(p => p.DrainAsync(timeout))).ConfigureAwait(false);
+        var components = _registry.Active.Values.Select(a => a.Components).OfType<Runtime.Components.ComponentHttpPool>().ToList();
+        await Task.WhenAll(pools.Select(p => p.DrainAsync(timeout)).Concat(components.Select(c => c.DrainAsync(timeout)))).ConfigureAwait(false);
     }
 
     private static Manifest.WarpManifest? TryParse(string text)

@@ -105,10 +105,7 @@ public sealed partial class DeploymentManager
             errors.Add(new DeploymentError("package.name", $"the manifest names the deployment '{name}' but the request is for '{expectedName}'"));
         }
 
-        if (manifest.Runtime.Trigger != TriggerKind.Http)
-        {
-            errors.Add(new DeploymentError("runtime.trigger", "this node runs http-triggered deployments only (WAGI, WASI preview 1); use trigger = \"http\""));
-        }
+        var cliTrigger = manifest.Runtime.Trigger == TriggerKind.Cli;
 
         if (manifest.Runtime.Resources.MemoryLimitBytes > _runtime.Options.MaxMemoryPerInstanceBytes)
         {
@@ -186,8 +183,27 @@ public sealed partial class DeploymentManager
         {
             try
             {
-                var compiled = _runtime.Modules.GetOrCompile(bytes);
-                WasmNodeRuntime.ValidateWagiModule(compiled);
+                if (ModuleCache.Classify(bytes.Span) == WasmBinaryKind.Component)
+                {
+                    var component = _runtime.Modules.GetOrCompileComponent(bytes);
+                    if (manifest.Runtime.Trigger == TriggerKind.Http)
+                    {
+                        WasmNodeRuntime.ValidateHttpComponent(component);
+                    }
+                    else
+                    {
+                        Runtime.Components.ComponentCommand.Validate(_runtime, component);
+                    }
+                }
+                else if (cliTrigger)
+                {
+                    throw new WasmValidationException("trigger = \"cli\" runs WASI 0.2 components that export wasi:cli/run; this is a core module: wrap a WASI preview 1 command with `jco new app.wasm --wasi-command -o app.component.wasm`");
+                }
+                else
+                {
+                    var compiled = _runtime.Modules.GetOrCompile(bytes);
+                    WasmNodeRuntime.ValidateWagiModule(compiled);
+                }
             }
             catch (WasmValidationException ex)
             {

@@ -28,6 +28,15 @@ public sealed record ActiveDeployment(DeploymentRecord Record, WarpManifest Mani
 {
     /// <summary>The deployment name.</summary>
     public string Name => Record.Name;
+
+    /// <summary>The pool serving requests when the module is a <c>wasi:http</c> component (then <see cref="Pool"/> is null).</summary>
+    public Runtime.Components.ComponentHttpPool? Components { get; init; }
+
+    /// <summary>The compiled <c>wasi:cli/run</c> component of a <c>cli</c> deployment (run through the API).</summary>
+    public Runtime.Components.CompiledComponent? Command { get; init; }
+
+    /// <summary>True when some pool serves requests.</summary>
+    public bool IsServing => Pool is not null || Components is not null;
 }
 
 /// <summary>

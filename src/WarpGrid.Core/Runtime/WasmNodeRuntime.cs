@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using WarpGrid.Core.Runtime.Components;
 using WarpGrid.Core.Runtime.Pooling;
 using WarpGrid.Core.Runtime.Wasi;
 using Wasmtime;
@@ -128,8 +129,88 @@ public sealed class WasmNodeRuntime : IDisposable
         return pool;
     }
 
+    /// <summary>
+    /// Checks that a compiled component can serve the http trigger: it exports <c>wasi:http/incoming-handler@0.2.x</c>
+    /// and imports nothing the host does not provide. Throws <see cref="WasmValidationException"/> listing every
+    /// unsatisfied import by name.
+    /// </summary>
+    public static string ValidateHttpComponent(CompiledComponent component)
+    {
+        ArgumentNullException.ThrowIfNull(component);
+        var problems = new List<string>();
+        var export = component.FindExport("wasi:http/incoming-handler");
+        if (export is null)
+        {
+            problems.Add($"the component does not export wasi:http/incoming-handler@0.2.x (it exports {(component.Exports.Count == 0 ? "nothing" : string.Join(", ", component.Exports))}); the http trigger runs wasi:http/proxy handlers, use trigger = \"cli\" for wasi:cli/run commands");
+        }
+
+        problems.AddRange(NativeComponentLinker.Check(component));
+        if (problems.Count > 0)
+        {
+            throw new WasmValidationException(string.Join("; ", problems));
+        }
+
+        return export!;
+    }
+
+    /// <summary>Creates the pool of an http-triggered component deployment and pre-instantiates its instances.</summary>
+    public ComponentHttpPool CreateComponentPool(PoolSettings settings, CompiledComponent component, IEnumerable<string>? httpOutbound = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(component);
+        if (settings.MemoryLimitBytes > Options.MaxMemoryPerInstanceBytes)
+        {
+            throw new WasmValidationException(
+                $"memory_limit {settings.MemoryLimitBytes} bytes is above this node's maximum of {Options.MaxMemoryPerInstanceBytes} bytes (WarpGrid:Runtime:MaxMemoryPerInstanceBytes)");
+        }
+
+        var export = ValidateHttpComponent(component);
+        var policy = new OutboundHttpPolicy(httpOutbound ?? []);
+        var pool = new ComponentHttpPool(this, settings, component, export, policy, OutboundClient, _loggerFactory.CreateLogger<ComponentHttpPool>(), _loggerFactory.CreateLogger("WarpGrid.Guest"));
+        try
+        {
+            pool.WarmUp();
+        }
+        catch
+        {
+            pool.DisposeNow();
+            throw;
+        }
+
+        return pool;
+    }
+
+    /// <summary>The linker of <c>wasi:cli/run</c> commands (Wasmtime's WASI 0.2), built on first use.</summary>
+    internal NativeComponentLinker CommandLinker => _commandLinker.Value;
+
+    private Lazy<NativeComponentLinker>? _commandLinkerField;
+
+    private Lazy<NativeComponentLinker> _commandLinker => _commandLinkerField ??= new Lazy<NativeComponentLinker>(() => NativeComponentLinker.ForCommand(Engine.Engine));
+
+    /// <summary>The client guests' outbound <c>wasi:http</c> requests use (no proxy, no redirects, no cookies).</summary>
+    public HttpMessageInvoker OutboundClient => _outboundClient.Value;
+
+    private readonly Lazy<HttpMessageInvoker> _outboundClient = new(() => new HttpMessageInvoker(new SocketsHttpHandler
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        ConnectTimeout = TimeSpan.FromSeconds(10),
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+    }));
+
     public void Dispose()
     {
+        if (_outboundClient.IsValueCreated)
+        {
+            _outboundClient.Value.Dispose();
+        }
+
+        if (_commandLinkerField is { IsValueCreated: true } commands)
+        {
+            commands.Value.Dispose();
+        }
+
         Linker.Dispose();
         Engine.Dispose();
     }

@@ -1,0 +1,436 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using WarpGrid.Core.Runtime.Pooling;
+using Wasmtime;
+
+namespace WarpGrid.Core.Runtime.Components;
+
+/// <summary>The outcome of one component HTTP request.</summary>
+/// <param name="Fault">Why it failed, or null.</param>
+/// <param name="ResponseStarted">True when the status and headers already went to the client (a fault can then only abort the connection).</param>
+/// <param name="InstanceId">The instance that served it.</param>
+/// <param name="GuestError">The error code the guest set instead of a response, if it did.</param>
+public sealed record ComponentInvocationResult(InvocationFault? Fault, bool ResponseStarted, string? InstanceId, string? GuestError = null);
+
+/// <summary>
+/// The instances of a deployment whose module is a <c>wasi:http/incoming-handler</c> component. Every request gets a
+/// fresh, pre-instantiated instance (a StarlingMonkey or other guest cannot be re-entered after a response, and a
+/// trapped instance never can); after the request the instance is dropped and a new one is instantiated in its place.
+/// At most <c>max_instances</c> requests run at once; more wait up to <c>QueueTimeout</c>, then get 503.
+/// </summary>
+public sealed partial class ComponentHttpPool : IAsyncDisposable
+{
+    private readonly WasmNodeRuntime _runtime;
+    private readonly ILogger _logger;
+    private readonly ILogger _guestLogger;
+    private readonly NativeComponentLinker _linker;
+    private readonly nint _handleIndex;
+    private readonly ConcurrentQueue<ComponentSandbox> _ready = new();
+    private readonly SemaphoreSlim _slots;
+    private readonly ulong _deadlineTicks;
+    private readonly OutboundHttpPolicy _outbound;
+    private readonly HttpMessageInvoker? _client;
+    private int _nextId;
+    private int _waiting;
+    private int _busy;
+    private long _requests;
+    private long _faults;
+    private long _coldStarts;
+    private long _replaced;
+    private long _rejected;
+    private volatile bool _closed;
+
+    internal ComponentHttpPool(WasmNodeRuntime runtime, PoolSettings settings, CompiledComponent component, string handlerExport, OutboundHttpPolicy outbound, HttpMessageInvoker? client, ILogger logger, ILogger guestLogger)
+    {
+        _runtime = runtime;
+        Settings = settings;
+        Component = component;
+        _logger = logger;
+        _guestLogger = guestLogger;
+        _outbound = outbound;
+        _client = client;
+        _slots = new SemaphoreSlim(settings.MaxInstances, settings.MaxInstances);
+        _deadlineTicks = runtime.Engine.TicksFor(settings.RequestTimeout);
+        _linker = NativeComponentLinker.ForHttp(runtime.Engine.Engine, component);
+        _handleIndex = ExportIndex(component, handlerExport, "handle");
+    }
+
+    /// <summary>The pool's settings.</summary>
+    public PoolSettings Settings { get; }
+
+    /// <summary>The component every instance runs.</summary>
+    public CompiledComponent Component { get; }
+
+    /// <summary>Current counters (same shape as a module pool's).</summary>
+    public PoolStats Stats => new(_ready.Count + Volatile.Read(ref _busy), _ready.Count, Volatile.Read(ref _busy), Volatile.Read(ref _waiting), Interlocked.Read(ref _requests), Interlocked.Read(ref _faults), Interlocked.Read(ref _coldStarts), Interlocked.Read(ref _replaced), Interlocked.Read(ref _rejected));
+
+    /// <summary>Pre-instantiates the minimum instances (at least one, which proves the component links and starts).</summary>
+    internal void WarmUp()
+    {
+        var count = Math.Max(1, Settings.MinInstances);
+        for (var i = 0; i < count; i++)
+        {
+            _ready.Enqueue(CreateSandbox());
+        }
+    }
+
+    /// <summary>Serves one request: waits for a free slot, runs the guest on this thread with a fresh instance.</summary>
+    public async ValueTask<ComponentInvocationResult> InvokeAsync(IComponentHttpExchange exchange, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(exchange);
+        if (_closed)
+        {
+            return Fail(InvocationOutcome.Unavailable, "the deployment is shutting down");
+        }
+
+        if (!_slots.Wait(0))
+        {
+            if (Interlocked.Increment(ref _waiting) > Settings.QueueLimit)
+            {
+                Interlocked.Decrement(ref _waiting);
+                Interlocked.Increment(ref _rejected);
+                return Fail(InvocationOutcome.Overloaded, $"all {Settings.MaxInstances} instances are busy and {Settings.QueueLimit} requests are already waiting");
+            }
+
+            bool entered;
+            try
+            {
+                entered = await _slots.WaitAsync(Settings.QueueTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiting);
+            }
+
+            if (!entered)
+            {
+                Interlocked.Increment(ref _rejected);
+                return Fail(InvocationOutcome.Overloaded, $"no instance became free within {Settings.QueueTimeout.TotalSeconds:0.###} s (all {Settings.MaxInstances} busy)");
+            }
+        }
+
+        Interlocked.Increment(ref _busy);
+        try
+        {
+            return Run(exchange);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _busy);
+            _slots.Release();
+        }
+    }
+
+    private ComponentInvocationResult Run(IComponentHttpExchange exchange)
+    {
+        Interlocked.Increment(ref _requests);
+        ComponentSandbox sandbox;
+        try
+        {
+            if (!_ready.TryDequeue(out sandbox!))
+            {
+                Interlocked.Increment(ref _coldStarts);
+                sandbox = CreateSandbox();
+            }
+        }
+        catch (Exception ex) when (ex is WasmValidationException or WasmtimeException or InstanceLimitException)
+        {
+            return Fail(InvocationOutcome.Unavailable, "could not create an instance: " + ex.Message.Trim());
+        }
+
+        InvocationFault? fault;
+        HttpCallState http;
+        try
+        {
+            var deadline = Stopwatch.GetTimestamp() + (long)(Settings.RequestTimeout.TotalSeconds * Stopwatch.Frequency);
+            http = new HttpCallState(exchange, _runtime.Options.MaxResponseBytes, _runtime.Options.MaxRequestBodyBytes, deadline, _outbound, _client);
+            fault = sandbox.Handle(http, _handleIndex, _deadlineTicks, Settings);
+        }
+        finally
+        {
+            sandbox.Dispose();
+        }
+
+        string? guestError = null;
+        if (fault is null && !http.ResponseSet)
+        {
+            fault = new InvocationFault(InvocationOutcome.BadResponse, "the guest returned without setting a response (response-outparam.set was never called)");
+        }
+        else if (fault is null && http.ResponseError is { } error)
+        {
+            guestError = error.Message is null ? error.Case : error.Case + ": " + error.Message;
+        }
+
+        if (fault is not null)
+        {
+            Interlocked.Increment(ref _faults);
+            Interlocked.Increment(ref _replaced);
+            Log.InvocationFailed(_logger, Settings.Deployment, sandbox.Id, fault.Code, fault.Message);
+        }
+
+        Replenish();
+        return new ComponentInvocationResult(fault, exchange.ResponseStarted, sandbox.Id, guestError);
+    }
+
+    private void Replenish()
+    {
+        if (_closed || _ready.Count >= Math.Max(1, Settings.MinInstances))
+        {
+            return;
+        }
+
+        try
+        {
+            _ready.Enqueue(CreateSandbox());
+        }
+        catch (Exception ex) when (ex is WasmValidationException or WasmtimeException or InstanceLimitException)
+        {
+            Log.RecycleFailed(_logger, Settings.Deployment, ex);
+        }
+    }
+
+    private ComponentSandbox CreateSandbox()
+    {
+        if (!_runtime.Budget.TryAcquire())
+        {
+            throw new InstanceLimitException(_runtime.Budget.Limit);
+        }
+
+        try
+        {
+            var id = Settings.Deployment + "-c" + Interlocked.Increment(ref _nextId).ToString("x4", System.Globalization.CultureInfo.InvariantCulture);
+            return new ComponentSandbox(id, _runtime, _linker, Component, Settings, _deadlineTicks, GuestLine, _runtime.Budget);
+        }
+        catch
+        {
+            _runtime.Budget.Release();
+            throw;
+        }
+    }
+
+    private void GuestLine(string instance, bool isError, byte[] line)
+    {
+        if (_guestLogger.IsEnabled(LogLevel.Information))
+        {
+            Log.GuestOutput(_guestLogger, Settings.Deployment, Settings.Version, instance, isError ? "stderr" : "stdout", Encoding.UTF8.GetString(line));
+        }
+    }
+
+    private static ComponentInvocationResult Fail(InvocationOutcome outcome, string message) => new(new InvocationFault(outcome, message), false, null);
+
+    private static unsafe nint ExportIndex(CompiledComponent component, string instance, string function)
+    {
+        var instanceBytes = Encoding.UTF8.GetBytes(instance);
+        var functionBytes = Encoding.UTF8.GetBytes(function);
+        fixed (byte* i = instanceBytes)
+        fixed (byte* f = functionBytes)
+        {
+            var parent = ComponentNative.wasmtime_component_get_export_index(component.Handle, 0, i, (nuint)instanceBytes.Length);
+            if (parent == 0)
+            {
+                throw new WasmValidationException($"the component does not export {instance}");
+            }
+
+            var index = ComponentNative.wasmtime_component_get_export_index(component.Handle, parent, f, (nuint)functionBytes.Length);
+            ComponentNative.wasmtime_component_export_index_delete(parent);
+            return index != 0 ? index : throw new WasmValidationException($"the component's {instance} export has no function '{function}'");
+        }
+    }
+
+    /// <summary>Stops taking requests, waits for running ones (up to <paramref name="timeout"/>), and drops every instance.</summary>
+    public async Task DrainAsync(TimeSpan timeout)
+    {
+        _closed = true;
+        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        while (Volatile.Read(ref _busy) > 0 && Stopwatch.GetTimestamp() < deadline)
+        {
+            await Task.Delay(10).ConfigureAwait(false);
+        }
+
+        while (_ready.TryDequeue(out var sandbox))
+        {
+            sandbox.Dispose();
+        }
+
+        if (Volatile.Read(ref _busy) == 0)
+        {
+            _linker.Dispose();
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => new(DrainAsync(TimeSpan.FromSeconds(30)));
+
+    internal void DisposeNow()
+    {
+        _closed = true;
+        while (_ready.TryDequeue(out var sandbox))
+        {
+            sandbox.Dispose();
+        }
+
+        _linker.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "Request to {Deployment} on component instance {Instance} failed ({Outcome}): {Reason}; the instance was discarded")]
+        public static partial void InvocationFailed(ILogger logger, string deployment, string instance, string outcome, string reason);
+
+        [LoggerMessage(EventId = 41, Level = LogLevel.Error, Message = "Could not pre-instantiate a component instance of {Deployment}")]
+        public static partial void RecycleFailed(ILogger logger, string deployment, Exception exception);
+
+        [LoggerMessage(EventId = 42, Level = LogLevel.Information, Message = "{Deployment}@{Version} {Instance} {Stream}: {Line}")]
+        public static partial void GuestOutput(ILogger logger, string deployment, string version, string instance, string stream, string line);
+    }
+}
+
+/// <summary>One store with one instantiated component, used for exactly one request.</summary>
+internal sealed unsafe class ComponentSandbox : IDisposable
+{
+    private readonly Store _store;
+    private readonly ComponentStoreState _state = new();
+    private readonly NodeInstanceBudget _budget;
+    private readonly CInstance _instance;
+    private readonly long _memoryLimit;
+    private int _disposed;
+
+    public ComponentSandbox(string id, WasmNodeRuntime runtime, NativeComponentLinker linker, CompiledComponent component, PoolSettings settings, ulong deadlineTicks, Action<string, bool, byte[]> log, NodeInstanceBudget budget)
+    {
+        Id = id;
+        _budget = budget;
+        _memoryLimit = settings.MemoryLimitBytes;
+        _store = new Store(runtime.Engine.Engine);
+        try
+        {
+            _store.SetLimits(memorySize: settings.MemoryLimitBytes, tableElements: 100_000, instances: 64, tables: 64, memories: 16);
+            _store.SetEpochDeadline(deadlineTicks);
+            var context = ComponentNative.ContextHandle(_store);
+            _state.Time = runtime.TimeProvider;
+            _state.Environment = settings.Environment;
+            ComponentLogSink sink = (isError, line) => log(id, isError, line);
+            _state.Log = sink;
+            _state.Stdout = new LogOutputStream(sink, false, runtime.Options.MaxStderrBytesPerRequest);
+            _state.Stderr = new LogOutputStream(sink, true, runtime.Options.MaxStderrBytesPerRequest);
+            _state.Attach(context);
+            _instance = linker.Instantiate(context, component);
+        }
+        catch
+        {
+            _state.Detach();
+            _store.Dispose();
+            throw;
+        }
+    }
+
+    public string Id { get; }
+
+    /// <summary>Calls <c>handle(request, response-out)</c>; returns the fault, or null when the guest returned normally.</summary>
+    public InvocationFault? Handle(HttpCallState http, nint handleIndex, ulong deadlineTicks, PoolSettings settings)
+    {
+        var context = _state.Context;
+        _state.Http = http;
+        _store.SetEpochDeadline(deadlineTicks);
+        var exchange = http.Exchange;
+        var headers = new Fields { Immutable = true };
+        foreach (var header in exchange.RequestHeaders)
+        {
+            headers.Entries.Add(new(header.Key.ToLowerInvariant(), Encoding.Latin1.GetBytes(header.Value)));
+        }
+
+        var request = new IncomingRequest(exchange.Method, exchange.PathWithQuery, exchange.Scheme, exchange.Authority, headers, new DotnetInputStream(exchange.RequestBody, http.MaxRequestBytes, "request body"));
+        CFunc func;
+        var instance = _instance;
+        if (!ComponentNative.wasmtime_component_instance_get_func(&instance, context, handleIndex, &func))
+        {
+            return new InvocationFault(InvocationOutcome.HostError, "the component instance has no incoming-handler.handle function");
+        }
+
+        var args = stackalloc CVal[2];
+        new Span<byte>(args, 2 * sizeof(CVal)).Clear();
+        string? error;
+        int? exit;
+        try
+        {
+            Val.Resource(&args[0], context, _state.Resources.Add(request), HostResource.IncomingRequest);
+            Val.Resource(&args[1], context, _state.Resources.Add(new ResponseOutparam()), HostResource.ResponseOutparam);
+            error = ComponentNative.TakeError(ComponentNative.wasmtime_component_func_call(&func, context, args, 2, null, 0), out exit);
+            if (error is null)
+            {
+                error = ComponentNative.TakeError(ComponentNative.wasmtime_component_func_post_return(&func, context), out exit);
+            }
+        }
+        finally
+        {
+            ComponentNative.wasmtime_component_val_delete(&args[0]);
+            ComponentNative.wasmtime_component_val_delete(&args[1]);
+            (_state.Stdout as LogOutputStream)?.Flush();
+            (_state.Stderr as LogOutputStream)?.Flush();
+        }
+
+        return error is null ? null : Classify(error, exit, settings);
+    }
+
+    private InvocationFault? Classify(string error, int? exit, PoolSettings settings)
+    {
+        var hostFault = _state.HostFault;
+        if (hostFault is ComponentExitException exited)
+        {
+            return exited.Code == 0 ? null : new InvocationFault(InvocationOutcome.Exit, $"the guest exited with code {exited.Code}", ExitCode: exited.Code);
+        }
+
+        if (exit is { } code)
+        {
+            return code == 0 ? null : new InvocationFault(InvocationOutcome.Exit, $"the guest exited with code {code}", ExitCode: code);
+        }
+
+        if (hostFault is HttpProtocolException protocol)
+        {
+            return new InvocationFault(InvocationOutcome.BadResponse, protocol.Message);
+        }
+
+        if (hostFault is not null)
+        {
+            return new InvocationFault(InvocationOutcome.HostError, hostFault is HostTrapException ? hostFault.Message : "a host call failed: " + hostFault.Message);
+        }
+
+        return ClassifyTrap(error, settings);
+    }
+
+    /// <summary>Maps a Wasmtime trap message to an outcome.</summary>
+    internal static InvocationFault ClassifyTrap(string error, PoolSettings settings)
+    {
+        var text = error.Trim();
+        if (text.Contains("interrupt", StringComparison.OrdinalIgnoreCase))
+        {
+            return new InvocationFault(InvocationOutcome.Timeout, $"the guest ran past the request timeout of {settings.RequestTimeout.TotalSeconds:0.###} s and was interrupted", TrapCode.Interrupt);
+        }
+
+        if (text.Contains("stack overflow", StringComparison.OrdinalIgnoreCase) || text.Contains("call stack exhausted", StringComparison.OrdinalIgnoreCase))
+        {
+            return new InvocationFault(InvocationOutcome.StackOverflow, "the guest overflowed its stack (unbounded recursion?)", TrapCode.StackOverflow);
+        }
+
+        if (text.Contains("unreachable", StringComparison.OrdinalIgnoreCase))
+        {
+            return new InvocationFault(InvocationOutcome.Trap, "the guest trapped: unreachable instruction executed (abort or panic)", TrapCode.Unreachable);
+        }
+
+        var newline = text.IndexOf('\n', StringComparison.Ordinal);
+        return new InvocationFault(InvocationOutcome.Trap, "the guest trapped: " + (newline < 0 ? text : text[..newline]));
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _store.Dispose();
+        _state.Detach();
+        _budget.Release();
+    }
+}

@@ -1,0 +1,652 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+
+namespace WarpGrid.Core.Runtime.Components;
+
+/// <summary>The host functions of <c>wasi:http/types</c> and <c>wasi:http/outgoing-handler</c>.</summary>
+internal static unsafe class WasiHttp
+{
+    private static readonly string[] Methods = ["get", "head", "post", "put", "delete", "connect", "options", "trace", "patch"];
+
+    private static readonly HashSet<string> ForbiddenHeaders = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "http2-settings",
+    };
+
+    public static Dictionary<string, HostFunction> Types() => new(StringComparer.Ordinal)
+    {
+        ["http-error-code"] = static (ref HostCall c) => Val.None(c.Result),
+
+        // fields
+        ["[constructor]fields"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Fields, new Fields()),
+        ["[static]fields.from-list"] = FieldsFromList,
+        ["[method]fields.get"] = static (ref HostCall c) =>
+        {
+            var fields = c.Borrow<Fields>(0);
+            var name = c.String(1);
+            var values = fields.Entries.Where(e => string.Equals(e.Key, name, StringComparison.OrdinalIgnoreCase)).ToList();
+            var items = Val.NewList(c.Result, values.Count);
+            for (var i = 0; i < values.Count; i++)
+            {
+                Val.Bytes(items + i, values[i].Value);
+            }
+        },
+        ["[method]fields.has"] = static (ref HostCall c) =>
+        {
+            var name = c.String(1);
+            Val.Bool(c.Result, c.Borrow<Fields>(0).Entries.Any(e => string.Equals(e.Key, name, StringComparison.OrdinalIgnoreCase)));
+        },
+        ["[method]fields.set"] = static (ref HostCall c) =>
+        {
+            var fields = c.Borrow<Fields>(0);
+            var name = c.String(1);
+            if (HeaderError(ref c, fields, name))
+            {
+                return;
+            }
+
+            fields.Entries.RemoveAll(e => string.Equals(e.Key, name, StringComparison.OrdinalIgnoreCase));
+            var list = c.Arg(2);
+            var items = (CVal*)list->Data;
+            for (nuint i = 0; i < list->Size; i++)
+            {
+                fields.Entries.Add(new(name, Val.ReadBytes(items + i)));
+            }
+
+            Val.Ok(c.Result);
+        },
+        ["[method]fields.delete"] = static (ref HostCall c) =>
+        {
+            var fields = c.Borrow<Fields>(0);
+            var name = c.String(1);
+            if (HeaderError(ref c, fields, name))
+            {
+                return;
+            }
+
+            fields.Entries.RemoveAll(e => string.Equals(e.Key, name, StringComparison.OrdinalIgnoreCase));
+            Val.Ok(c.Result);
+        },
+        ["[method]fields.append"] = static (ref HostCall c) =>
+        {
+            var fields = c.Borrow<Fields>(0);
+            var name = c.String(1);
+            if (HeaderError(ref c, fields, name))
+            {
+                return;
+            }
+
+            fields.Entries.Add(new(name, c.Bytes(2)));
+            Val.Ok(c.Result);
+        },
+        ["[method]fields.entries"] = static (ref HostCall c) =>
+        {
+            var entries = c.Borrow<Fields>(0).Entries;
+            var items = Val.NewList(c.Result, entries.Count);
+            for (var i = 0; i < entries.Count; i++)
+            {
+                var t = Val.NewTuple(items + i, 2);
+                Val.String(&t[0], entries[i].Key);
+                Val.Bytes(&t[1], entries[i].Value);
+            }
+        },
+        ["[method]fields.clone"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Fields, c.Borrow<Fields>(0).Clone()),
+
+        // incoming-request
+        ["[method]incoming-request.method"] = static (ref HostCall c) => Method(c.Result, c.Borrow<IncomingRequest>(0).Method),
+        ["[method]incoming-request.path-with-query"] = static (ref HostCall c) => OptionString(c.Result, c.Borrow<IncomingRequest>(0).PathWithQuery),
+        ["[method]incoming-request.scheme"] = static (ref HostCall c) =>
+        {
+            CVal scheme = default;
+            Scheme(&scheme, c.Borrow<IncomingRequest>(0).Scheme);
+            Val.Some(c.Result, &scheme);
+        },
+        ["[method]incoming-request.authority"] = static (ref HostCall c) => OptionString(c.Result, c.Borrow<IncomingRequest>(0).Authority),
+        ["[method]incoming-request.headers"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Fields, c.Borrow<IncomingRequest>(0).Headers),
+        ["[method]incoming-request.consume"] = static (ref HostCall c) =>
+        {
+            var request = c.Borrow<IncomingRequest>(0);
+            if (request.Consumed)
+            {
+                Val.Err(c.Result);
+                return;
+            }
+
+            request.Consumed = true;
+            CVal body = default;
+            c.NewResource(&body, HostResource.IncomingBody, new IncomingBody(request.Body));
+            Val.Ok(c.Result, &body);
+        },
+
+        // incoming-body / future-trailers
+        ["[method]incoming-body.stream"] = static (ref HostCall c) =>
+        {
+            var body = c.Borrow<IncomingBody>(0);
+            if (body.StreamTaken)
+            {
+                Val.Err(c.Result);
+                return;
+            }
+
+            body.StreamTaken = true;
+            CVal stream = default;
+            c.NewResource(&stream, HostResource.InputStream, body.Stream);
+            Val.Ok(c.Result, &stream);
+        },
+        ["[static]incoming-body.finish"] = static (ref HostCall c) =>
+        {
+            c.Take<IncomingBody>(0);
+            c.NewResource(c.Result, HostResource.FutureTrailers, new FutureTrailers());
+        },
+        ["[method]future-trailers.subscribe"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Pollable, Pollable.Ready),
+        ["[method]future-trailers.get"] = static (ref HostCall c) =>
+        {
+            // some(ok(ok(none))): the body had no trailers.
+            CVal none = default;
+            Val.None(&none);
+            CVal inner = default;
+            Val.Ok(&inner, &none);
+            CVal outer = default;
+            Val.Ok(&outer, &inner);
+            Val.Some(c.Result, &outer);
+        },
+
+        // outgoing-response
+        ["[constructor]outgoing-response"] = static (ref HostCall c) =>
+        {
+            var headers = c.Take<Fields>(0);
+            c.NewResource(c.Result, HostResource.OutgoingResponse, new OutgoingResponse(headers));
+        },
+        ["[method]outgoing-response.status-code"] = static (ref HostCall c) => Val.U16(c.Result, (ushort)c.Borrow<OutgoingResponse>(0).Status),
+        ["[method]outgoing-response.set-status-code"] = static (ref HostCall c) =>
+        {
+            var status = (int)c.U32(1);
+            if (status is < 100 or > 999)
+            {
+                Val.Err(c.Result);
+                return;
+            }
+
+            c.Borrow<OutgoingResponse>(0).Status = status;
+            Val.Ok(c.Result);
+        },
+        ["[method]outgoing-response.headers"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Fields, ImmutableView(c.Borrow<OutgoingResponse>(0).Headers)),
+        ["[method]outgoing-response.body"] = static (ref HostCall c) =>
+        {
+            var response = c.Borrow<OutgoingResponse>(0);
+            var http = c.State.Http ?? throw new HostTrapException("outgoing-response.body outside an HTTP request");
+            if (response.Body is not null)
+            {
+                Val.Err(c.Result);
+                return;
+            }
+
+            response.Body = new OutgoingBody(http);
+            CVal body = default;
+            c.NewResource(&body, HostResource.OutgoingBody, response.Body);
+            Val.Ok(c.Result, &body);
+        },
+
+        // outgoing-body
+        ["[method]outgoing-body.write"] = static (ref HostCall c) =>
+        {
+            var body = c.Borrow<OutgoingBody>(0);
+            if (body.StreamTaken)
+            {
+                Val.Err(c.Result);
+                return;
+            }
+
+            body.StreamTaken = true;
+            CVal stream = default;
+            c.NewResource(&stream, HostResource.OutputStream, new OutgoingBodyStream(body));
+            Val.Ok(c.Result, &stream);
+        },
+        ["[static]outgoing-body.finish"] = static (ref HostCall c) =>
+        {
+            var body = c.Take<OutgoingBody>(0);
+            body.Finished = true;
+            if (body.Response is { } response)
+            {
+                response.BodyFinished = true;
+                response.FlushBody();
+            }
+
+            body.OnFinished?.Invoke();
+            Val.Ok(c.Result);
+        },
+
+        // response-outparam
+        ["[static]response-outparam.set"] = static (ref HostCall c) =>
+        {
+            c.Take<ResponseOutparam>(0);
+            var http = c.State.Http ?? throw new HostTrapException("response-outparam.set outside an HTTP request");
+            var result = c.Arg(1);
+            if (result->IsOk != 0)
+            {
+                var response = c.Take<OutgoingResponse>(result->ResultPayload);
+                http.SetResponse(response);
+            }
+            else
+            {
+                http.SetError(ReadErrorCode(result->ResultPayload));
+            }
+        },
+        ["[method]response-outparam.send-informational"] = static (ref HostCall c) =>
+        {
+            CVal code = default;
+            Val.Variant(&code, "HTTP-protocol-error");
+            Val.Err(c.Result, &code);
+        },
+
+        // outgoing-request
+        ["[constructor]outgoing-request"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.OutgoingRequest, new OutgoingRequest(c.Take<Fields>(0))),
+        ["[method]outgoing-request.body"] = static (ref HostCall c) =>
+        {
+            var request = c.Borrow<OutgoingRequest>(0);
+            if (request.Body is not null)
+            {
+                Val.Err(c.Result);
+                return;
+            }
+
+            request.Body = new OutgoingBody(c.State.MaxOutboundBodyBytes);
+            CVal body = default;
+            c.NewResource(&body, HostResource.OutgoingBody, request.Body);
+            Val.Ok(c.Result, &body);
+        },
+        ["[method]outgoing-request.method"] = static (ref HostCall c) => Method(c.Result, c.Borrow<OutgoingRequest>(0).Method),
+        ["[method]outgoing-request.set-method"] = static (ref HostCall c) =>
+        {
+            c.Borrow<OutgoingRequest>(0).Method = ReadMethod(c.Arg(1));
+            Val.Ok(c.Result);
+        },
+        ["[method]outgoing-request.path-with-query"] = static (ref HostCall c) => OptionString(c.Result, c.Borrow<OutgoingRequest>(0).PathWithQuery),
+        ["[method]outgoing-request.set-path-with-query"] = static (ref HostCall c) =>
+        {
+            c.Borrow<OutgoingRequest>(0).PathWithQuery = ReadOptionString(c.Arg(1));
+            Val.Ok(c.Result);
+        },
+        ["[method]outgoing-request.scheme"] = static (ref HostCall c) =>
+        {
+            var scheme = c.Borrow<OutgoingRequest>(0).Scheme;
+            if (scheme is null)
+            {
+                Val.None(c.Result);
+                return;
+            }
+
+            CVal s = default;
+            Scheme(&s, scheme);
+            Val.Some(c.Result, &s);
+        },
+        ["[method]outgoing-request.set-scheme"] = static (ref HostCall c) =>
+        {
+            var option = c.Arg(1);
+            c.Borrow<OutgoingRequest>(0).Scheme = option->OptionPayload is null ? null : ReadScheme(option->OptionPayload);
+            Val.Ok(c.Result);
+        },
+        ["[method]outgoing-request.authority"] = static (ref HostCall c) => OptionString(c.Result, c.Borrow<OutgoingRequest>(0).Authority),
+        ["[method]outgoing-request.set-authority"] = static (ref HostCall c) =>
+        {
+            c.Borrow<OutgoingRequest>(0).Authority = ReadOptionString(c.Arg(1));
+            Val.Ok(c.Result);
+        },
+        ["[method]outgoing-request.headers"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Fields, ImmutableView(c.Borrow<OutgoingRequest>(0).Headers)),
+
+        // request-options
+        ["[constructor]request-options"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.RequestOptions, new RequestOptions()),
+        ["[method]request-options.connect-timeout"] = static (ref HostCall c) => OptionU64(c.Result, c.Borrow<RequestOptions>(0).ConnectTimeoutNs),
+        ["[method]request-options.set-connect-timeout"] = static (ref HostCall c) =>
+        {
+            c.Borrow<RequestOptions>(0).ConnectTimeoutNs = ReadOptionU64(c.Arg(1));
+            Val.Ok(c.Result);
+        },
+        ["[method]request-options.first-byte-timeout"] = static (ref HostCall c) => OptionU64(c.Result, c.Borrow<RequestOptions>(0).FirstByteTimeoutNs),
+        ["[method]request-options.set-first-byte-timeout"] = static (ref HostCall c) =>
+        {
+            c.Borrow<RequestOptions>(0).FirstByteTimeoutNs = ReadOptionU64(c.Arg(1));
+            Val.Ok(c.Result);
+        },
+        ["[method]request-options.between-bytes-timeout"] = static (ref HostCall c) => OptionU64(c.Result, c.Borrow<RequestOptions>(0).BetweenBytesTimeoutNs),
+        ["[method]request-options.set-between-bytes-timeout"] = static (ref HostCall c) =>
+        {
+            c.Borrow<RequestOptions>(0).BetweenBytesTimeoutNs = ReadOptionU64(c.Arg(1));
+            Val.Ok(c.Result);
+        },
+
+        // future-incoming-response / incoming-response
+        ["[method]future-incoming-response.subscribe"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Pollable, new TaskPollable(c.Borrow<FutureIncomingResponse>(0).Task)),
+        ["[method]future-incoming-response.get"] = FutureGet,
+        ["[method]incoming-response.status"] = static (ref HostCall c) => Val.U16(c.Result, (ushort)c.Borrow<IncomingResponse>(0).Message.StatusCode),
+        ["[method]incoming-response.headers"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Fields, c.Borrow<IncomingResponse>(0).Headers),
+        ["[method]incoming-response.consume"] = static (ref HostCall c) =>
+        {
+            var response = c.Borrow<IncomingResponse>(0);
+            if (response.Consumed)
+            {
+                Val.Err(c.Result);
+                return;
+            }
+
+            response.Consumed = true;
+            var stream = response.Message.Content.ReadAsStream();
+            CVal body = default;
+            c.NewResource(&body, HostResource.IncomingBody, new IncomingBody(new DotnetInputStream(stream, c.State.MaxOutboundBodyBytes, "outbound response body")));
+            Val.Ok(c.Result, &body);
+        },
+    };
+
+    /// <summary><c>wasi:http/outgoing-handler.handle</c>: checks the capability, then sends with the node's client.</summary>
+    public static void OutgoingHandle(ref HostCall c)
+    {
+        var request = c.Take<OutgoingRequest>(0);
+        var options = c.Arg(1)->OptionPayload is null ? null : c.Take<RequestOptions>(c.Arg(1)->OptionPayload);
+        var http = c.State.Http;
+        var policy = http?.Outbound ?? c.State.Outbound;
+        var client = http?.Client ?? c.State.Client;
+        var scheme = request.Scheme ?? "https";
+        var authority = request.Authority;
+        if (string.IsNullOrEmpty(authority) || scheme is not ("http" or "https"))
+        {
+            ErrorResult(c.Result, new HttpErrorCode(string.IsNullOrEmpty(authority) ? "HTTP-request-URI-invalid" : "HTTP-protocol-error"));
+            return;
+        }
+
+        if (!Uri.TryCreate(scheme + "://" + authority + (request.PathWithQuery ?? "/"), UriKind.Absolute, out var uri))
+        {
+            ErrorResult(c.Result, new HttpErrorCode("HTTP-request-URI-invalid"));
+            return;
+        }
+
+        if (!policy.Allows(uri.Host, uri.Port) || client is null)
+        {
+            c.State.Log?.Invoke(true, Encoding.UTF8.GetBytes($"[warpgrid] outbound request to {uri.Host}:{uri.Port} denied: not in [capabilities] http_outbound"));
+            ErrorResult(c.Result, new HttpErrorCode("HTTP-request-denied"));
+            return;
+        }
+
+        var message = new HttpRequestMessage(new HttpMethod(request.Method), uri);
+        var timeoutNs = options?.FirstByteTimeoutNs ?? options?.ConnectTimeoutNs;
+        var deadline = WasiHost.Deadline(ref c);
+        var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+        var timeout = timeoutNs is { } ns ? TimeSpan.FromTicks((long)(ns / 100)) : remaining;
+        if (timeout > remaining)
+        {
+            timeout = remaining;
+        }
+
+        var body = request.Body;
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var task = OutboundSender.Send(client, message, request, started.Task, timeout);
+        if (body is null || body.Finished)
+        {
+            started.TrySetResult();
+        }
+        else
+        {
+            body.OnFinished = () => started.TrySetResult();
+        }
+
+        CVal future = default;
+        c.NewResource(&future, HostResource.FutureIncomingResponse, new FutureIncomingResponse(task));
+        Val.Ok(c.Result, &future);
+    }
+
+    private static void FutureGet(ref HostCall c)
+    {
+        var future = c.Borrow<FutureIncomingResponse>(0);
+        if (!future.Task.IsCompleted)
+        {
+            Val.None(c.Result);
+            return;
+        }
+
+        if (future.Taken)
+        {
+            CVal taken = default;
+            Val.Err(&taken);
+            Val.Some(c.Result, &taken);
+            return;
+        }
+
+        future.Taken = true;
+        CVal inner = default;
+        if (future.Error is { } error)
+        {
+            ErrorResult(&inner, error);
+        }
+        else if (future.Task.IsFaulted || future.Task.IsCanceled)
+        {
+            ErrorResult(&inner, MapException(future.Task.Exception?.GetBaseException()));
+        }
+        else
+        {
+            CVal response = default;
+            c.NewResource(&response, HostResource.IncomingResponse, new IncomingResponse(future.Task.Result!));
+            Val.Ok(&inner, &response);
+        }
+
+        CVal outer = default;
+        Val.Ok(&outer, &inner);
+        Val.Some(c.Result, &outer);
+    }
+
+    private static HttpErrorCode MapException(Exception? ex) => ex switch
+    {
+        null or TaskCanceledException or OperationCanceledException or TimeoutException => new HttpErrorCode("HTTP-response-timeout"),
+        HttpRequestException { InnerException: SocketException { SocketErrorCode: SocketError.ConnectionRefused } } => new HttpErrorCode("connection-refused"),
+        HttpRequestException { InnerException: SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData } } => new HttpErrorCode("destination-not-found"),
+        HttpRequestException { InnerException: SocketException } => new HttpErrorCode("destination-unavailable"),
+        _ => HttpErrorCode.Internal(ex.Message),
+    };
+
+    private static void ErrorResult(CVal* target, HttpErrorCode code)
+    {
+        CVal error = default;
+        WriteErrorCode(&error, code);
+        Val.Err(target, &error);
+    }
+
+    private static void WriteErrorCode(CVal* target, HttpErrorCode code)
+    {
+        if (code.Case == "internal-error")
+        {
+            CVal message = default;
+            if (code.Message is null)
+            {
+                Val.None(&message);
+            }
+            else
+            {
+                CVal text = default;
+                Val.String(&text, code.Message);
+                Val.Some(&message, &text);
+            }
+
+            Val.Variant(target, code.Case, &message);
+            return;
+        }
+
+        Val.Variant(target, code.Case);
+    }
+
+    private static HttpErrorCode ReadErrorCode(CVal* value)
+    {
+        if (value is null || value->Kind != ValKind.Variant)
+        {
+            return HttpErrorCode.Internal("the guest set an error response");
+        }
+
+        var name = Val.CaseName(value);
+        string? message = null;
+        if (name == "internal-error" && value->VariantPayload != null && value->VariantPayload->OptionPayload != null)
+        {
+            message = Val.ReadString(value->VariantPayload->OptionPayload);
+        }
+
+        return new HttpErrorCode(name, message);
+    }
+
+    private static bool HeaderError(ref HostCall c, Fields fields, string name)
+    {
+        string? error = null;
+        if (fields.Immutable)
+        {
+            error = "immutable";
+        }
+        else if (name.Length == 0 || name.Any(ch => ch <= ' ' || ch >= 127 || "()<>@,;:\\\"/[]?={}".Contains(ch)))
+        {
+            error = "invalid-syntax";
+        }
+        else if (ForbiddenHeaders.Contains(name))
+        {
+            error = "forbidden";
+        }
+
+        if (error is null)
+        {
+            return false;
+        }
+
+        CVal e = default;
+        Val.Variant(&e, error);
+        Val.Err(c.Result, &e);
+        return true;
+    }
+
+    private static void FieldsFromList(ref HostCall c)
+    {
+        var fields = new Fields();
+        var list = c.Arg(0);
+        var items = (CVal*)list->Data;
+        for (nuint i = 0; i < list->Size; i++)
+        {
+            var tuple = (CVal*)items[i].Data;
+            var name = Val.ReadString(&tuple[0]);
+            if (ForbiddenHeaders.Contains(name) || name.Length == 0)
+            {
+                CVal e = default;
+                Val.Variant(&e, name.Length == 0 ? "invalid-syntax" : "forbidden");
+                Val.Err(c.Result, &e);
+                return;
+            }
+
+            fields.Entries.Add(new(name, Val.ReadBytes(&tuple[1])));
+        }
+
+        CVal ok = default;
+        c.NewResource(&ok, HostResource.Fields, fields);
+        Val.Ok(c.Result, &ok);
+    }
+
+    /// <summary>Headers handed out by a request or response: the same entries (changes show), kept mutable while the owner is.</summary>
+    private static Fields ImmutableView(Fields fields) => fields;
+
+    private static void Method(CVal* v, string method)
+    {
+        var lower = method.ToLowerInvariant();
+        if (Array.IndexOf(Methods, lower) >= 0)
+        {
+            Val.Variant(v, lower);
+            return;
+        }
+
+        CVal other = default;
+        Val.String(&other, method);
+        Val.Variant(v, "other", &other);
+    }
+
+    private static string ReadMethod(CVal* v)
+    {
+        var name = Val.CaseName(v);
+        return name == "other" && v->VariantPayload is not null ? Val.ReadString(v->VariantPayload) : name.ToUpperInvariant();
+    }
+
+    private static void Scheme(CVal* v, string scheme)
+    {
+        switch (scheme.ToLowerInvariant())
+        {
+            case "http":
+                Val.Variant(v, "HTTP");
+                break;
+            case "https":
+                Val.Variant(v, "HTTPS");
+                break;
+            default:
+                CVal other = default;
+                Val.String(&other, scheme);
+                Val.Variant(v, "other", &other);
+                break;
+        }
+    }
+
+    private static string ReadScheme(CVal* v)
+    {
+        var name = Val.CaseName(v);
+        return name switch
+        {
+            "HTTP" => "http",
+            "HTTPS" => "https",
+            _ => v->VariantPayload is null ? name : Val.ReadString(v->VariantPayload),
+        };
+    }
+
+    private static void OptionString(CVal* v, string? value)
+    {
+        if (value is null)
+        {
+            Val.None(v);
+            return;
+        }
+
+        CVal s = default;
+        Val.String(&s, value);
+        Val.Some(v, &s);
+    }
+
+    private static string? ReadOptionString(CVal* v) => v->OptionPayload is null ? null : Val.ReadString(v->OptionPayload);
+
+    private static void OptionU64(CVal* v, ulong? value)
+    {
+        if (value is null)
+        {
+            Val.None(v);
+            return;
+        }
+
+        CVal n = default;
+        Val.U64(&n, value.Value);
+        Val.Some(v, &n);
+    }
+
+    private static ulong? ReadOptionU64(CVal* v) => v->OptionPayload is null ? null : v->OptionPayload->Bits;
+}
+
+/// <summary>Sends an outbound request once its body is complete.</summary>
+internal static class OutboundSender
+{
+    public static async Task<HttpResponseMessage?> Send(HttpMessageInvoker client, HttpRequestMessage message, OutgoingRequest request, Task bodyDone, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout > TimeSpan.Zero ? timeout : TimeSpan.FromMilliseconds(1));
+        await bodyDone.WaitAsync(cts.Token).ConfigureAwait(false);
+        if (request.Body?.Buffer is { } buffer)
+        {
+            message.Content = new ByteArrayContent(buffer.ToArray());
+        }
+
+        foreach (var header in request.Headers.Entries)
+        {
+            var value = Encoding.Latin1.GetString(header.Value);
+            if (!message.Headers.TryAddWithoutValidation(header.Key, value))
+            {
+                message.Content ??= new ByteArrayContent([]);
+                message.Content.Headers.TryAddWithoutValidation(header.Key, value);
+            }
+        }
+
+        return await client.SendAsync(message, cts.Token).ConfigureAwait(false);
+    }
+
+}

@@ -1,0 +1,124 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using WarpGrid.Core.Runtime.Components;
+
+namespace WarpGrid.Proxy;
+
+/// <summary>The ingress path of <c>wasi:http/incoming-handler</c> components: the request streams in, the response streams out.</summary>
+public sealed partial class WagiIngress
+{
+    private async Task ServeComponentAsync(HttpContext context, IngressRoute route)
+    {
+        var pool = route.Deployment.Components ?? Match(context)?.Deployment.Components;
+        if (pool is null)
+        {
+            await ProblemAsync(context, 503, "unavailable", "Deployment not running", $"deployment '{route.Deployment.Name}' has no running instances", route.Deployment.Name, null).ConfigureAwait(false);
+            return;
+        }
+
+        var limit = _runtime.Options.MaxRequestBodyBytes;
+        var request = context.Request;
+        if (request.ContentLength > limit)
+        {
+            await ProblemAsync(context, 413, "body_too_large", "Request body too large", $"the request body is {request.ContentLength} bytes; this node accepts at most {limit} bytes (WarpGrid:Runtime:MaxRequestBodyBytes)", route.Deployment.Name, null).ConfigureAwait(false);
+            return;
+        }
+
+        // The guest runs synchronously on this thread and reads and writes the bodies as it goes.
+        if (context.Features.Get<IHttpBodyControlFeature>() is { } bodyControl)
+        {
+            bodyControl.AllowSynchronousIO = true;
+        }
+
+        var exchange = new HttpContextExchange(context);
+        ComponentInvocationResult result;
+        try
+        {
+            result = await pool.InvokeAsync(exchange, context.RequestAborted).ConfigureAwait(false);
+            if (result.Fault?.Outcome == Core.Runtime.Pooling.InvocationOutcome.Unavailable && !exchange.ResponseStarted && Match(context)?.Deployment.Components is { } newer && !ReferenceEquals(newer, pool))
+            {
+                result = await newer.InvokeAsync(exchange, context.RequestAborted).ConfigureAwait(false);
+            }
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == 413)
+        {
+            await ProblemAsync(context, 413, "body_too_large", "Request body too large", $"the request body is larger than {limit} bytes, the most this node accepts (WarpGrid:Runtime:MaxRequestBodyBytes)", route.Deployment.Name, null).ConfigureAwait(false);
+            return;
+        }
+
+        if (result.Fault is { } fault)
+        {
+            // ProblemAsync aborts the connection when the head already went out: the client sees a truncated response.
+            await ProblemAsync(context, fault.HttpStatus, fault.Code, Title(fault.Outcome), fault.Message, route.Deployment.Name, result.InstanceId).ConfigureAwait(false);
+            return;
+        }
+
+        if (result.GuestError is { } guestError)
+        {
+            await ProblemAsync(context, 500, "guest_error", "The guest answered with an error", "the guest set the response to the wasi:http error " + guestError, route.Deployment.Name, result.InstanceId).ConfigureAwait(false);
+            return;
+        }
+
+        await context.Response.CompleteAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The <see cref="IComponentHttpExchange"/> of an ASP.NET Core request.</summary>
+    private sealed class HttpContextExchange(HttpContext context) : IComponentHttpExchange
+    {
+        public string Method => context.Request.Method;
+
+        public string PathWithQuery => context.Features.Get<IHttpRequestFeature>()?.RawTarget is { Length: > 0 } raw && raw[0] == '/'
+            ? raw
+            : (context.Request.PathBase + context.Request.Path).ToString() + context.Request.QueryString;
+
+        public string Scheme => context.Request.Scheme;
+
+        public string? Authority => context.Request.Host.HasValue ? context.Request.Host.Value : null;
+
+        public IEnumerable<KeyValuePair<string, string>> RequestHeaders
+        {
+            get
+            {
+                foreach (var (name, values) in context.Request.Headers)
+                {
+                    foreach (var value in values)
+                    {
+                        if (value is not null)
+                        {
+                            yield return new(name, value);
+                        }
+                    }
+                }
+            }
+        }
+
+        public Stream RequestBody => context.Request.Body;
+
+        public bool ResponseStarted { get; private set; }
+
+        public void StartResponse(int status, IReadOnlyList<KeyValuePair<string, string>> headers)
+        {
+            var response = context.Response;
+            response.StatusCode = status;
+            foreach (var (name, value) in headers)
+            {
+                if (!HopByHop.Contains(name))
+                {
+                    response.Headers.Append(name, value);
+                }
+            }
+
+            ResponseStarted = true;
+        }
+
+        public void WriteResponseBody(ReadOnlySpan<byte> bytes)
+        {
+            if (!HttpMethods.IsHead(context.Request.Method))
+            {
+                context.Response.Body.Write(bytes);
+            }
+        }
+
+        public void FlushResponseBody() => context.Response.Body.Flush();
+    }
+}
