@@ -10,6 +10,7 @@ using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Health;
 using WarpGrid.Core.Manifest;
 using WarpGrid.Core.Runtime;
+using WarpGrid.Core.Runtime.Components;
 using WarpGrid.Core.Runtime.Pooling;
 using WarpGrid.Hosting;
 using WarpGrid.Proxy;
@@ -54,6 +55,7 @@ public static partial class WarpGridApplicationExtensions
         api.MapGet("/deployments/{name}/instances", (string name, DeploymentRegistry registry) =>
             registry.Get(name) is { } active ? Results.Json(active.Pool?.Instances() ?? [], Json) : NotFound(name));
         MapObservability(api);
+        api.MapPost("/deployments/{name}/runs", (string name, HttpContext context, DeploymentRegistry registry, WasmNodeRuntime runtime) => RunAsync(name, context, registry, runtime));
         api.MapPost("/deployments", (Func<HttpContext, Task<IResult>>)(context => ApplyAsync(context, null, createOnly: true)));
         api.MapPut("/deployments/{name}", (string name, HttpContext context) => ApplyAsync(context, name, createOnly: false));
         api.MapDelete("/deployments/{name}", async (string name, DeploymentManager manager, DeploymentRegistry registry, IOptions<WarpGridNodeOptions> options, CancellationToken cancellationToken) =>
@@ -93,6 +95,69 @@ public static partial class WarpGridApplicationExtensions
             var route = ingress.Match(context);
             return route is null ? next(context) : ingress.ServeAsync(context, route);
         });
+    }
+
+    /// <summary>
+    /// <c>POST /deployments/{name}/runs</c>: runs a <c>cli</c> deployment (a <c>wasi:cli/run</c> component) once to
+    /// completion. Query parameters <c>arg</c> (repeatable) are its arguments, the request body is its stdin; the
+    /// answer is the run's exit code, stdout and stderr.
+    /// </summary>
+    private static async Task<IResult> RunAsync(string name, HttpContext context, DeploymentRegistry registry, WasmNodeRuntime runtime)
+    {
+        if (registry.Get(name) is not { } active)
+        {
+            return NotFound(name);
+        }
+
+        if (active.Command is not { } command)
+        {
+            return Problem(409, "not_a_command", "Not a command", $"deployment '{name}' is not a cli deployment (runtime.trigger = \"cli\" with a wasi:cli/run component); only those can be run");
+        }
+
+        var limit = runtime.Options.MaxRequestBodyBytes;
+        using var stdin = new MemoryStream();
+        var buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await context.Request.Body.ReadAsync(buffer, context.RequestAborted).ConfigureAwait(false)) > 0)
+        {
+            if (stdin.Length + read > limit)
+            {
+                return Problem(413, "body_too_large", "Request body too large", $"stdin is larger than {limit} bytes (WarpGrid:Runtime:MaxRequestBodyBytes)");
+            }
+
+            stdin.Write(buffer, 0, read);
+        }
+
+        var arguments = context.Request.Query["arg"].Where(a => a is not null).Select(a => a!).ToList();
+        var settings = DeploymentManager.ToPoolSettings(active.Manifest);
+        var input = stdin.ToArray();
+        ComponentRunResult result;
+        try
+        {
+            result = await Task.Run(() => ComponentCommand.Run(runtime, command, settings, arguments, input), context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (InstanceLimitException ex)
+        {
+            return Problem(503, "instance_limit", "Node instance limit reached", ex.Message);
+        }
+        catch (WasmValidationException ex)
+        {
+            return Problem(500, "run_failed", "The command could not start", ex.Message);
+        }
+
+        return Results.Json(
+            new
+            {
+                deployment = name,
+                status = result.Fault is null && result.ExitCode == 0 ? "succeeded" : "failed",
+                exitCode = result.ExitCode,
+                stdout = result.Stdout,
+                stderr = result.Stderr,
+                outputTruncated = result.OutputTruncated,
+                durationMs = Math.Round(result.Duration.TotalMilliseconds, 3),
+                error = result.Fault is { } fault ? new { code = fault.Code, message = fault.Message } : null,
+            },
+            Json);
     }
 
     private static IResult NotFound(string name) =>

@@ -194,6 +194,13 @@ internal static unsafe partial class ComponentNative
     public static partial nint wasmtime_component_resource_host_to_any(nint context, nint host, nint* anyOut);
 
     [LibraryImport(Lib)]
+    public static partial nint wasmtime_component_resource_any_drop(nint context, nint any);
+
+    [LibraryImport(Lib)]
+    [return: MarshalAs(UnmanagedType.U1)]
+    public static partial bool wasmtime_component_resource_any_owned(nint any);
+
+    [LibraryImport(Lib)]
     public static partial nint wasmtime_component_get_export_index(nint component, nint parent, byte* name, nuint nameLength);
 
     [LibraryImport(Lib)]

@@ -418,8 +418,22 @@ internal sealed unsafe class ComponentSandbox : IDisposable
             return new InvocationFault(InvocationOutcome.Trap, "the guest trapped: unreachable instruction executed (abort or panic)", TrapCode.Unreachable);
         }
 
+        return new InvocationFault(InvocationOutcome.Trap, "the guest trapped: " + Cause(text));
+    }
+
+    /// <summary>The "Caused by" part of a Wasmtime error (after the backtrace), or its first line.</summary>
+    internal static string Cause(string text)
+    {
+        var caused = text.LastIndexOf("Caused by:", StringComparison.Ordinal);
+        if (caused >= 0)
+        {
+            var lines = text[(caused + "Caused by:".Length)..].Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(l => l.StartsWith("0: ", StringComparison.Ordinal) || l.StartsWith("1: ", StringComparison.Ordinal) ? l[3..] : l);
+            return string.Join("; ", lines);
+        }
+
         var newline = text.IndexOf('\n', StringComparison.Ordinal);
-        return new InvocationFault(InvocationOutcome.Trap, "the guest trapped: " + (newline < 0 ? text : text[..newline]));
+        return newline < 0 ? text : text[..newline];
     }
 
     public void Dispose()

@@ -91,6 +91,12 @@ internal readonly unsafe ref struct HostCall
         for (nuint i = 0; i < list->Size; i++)
         {
             result.Add(State.Resources.Get<T>(ResourceRep(items + i)));
+
+            // A borrow inside a list is lent to the host until dropped (Wasmtime does not end it when the call returns).
+            if (!ComponentNative.wasmtime_component_resource_any_owned(items[i].Resource))
+            {
+                ComponentNative.TakeError(ComponentNative.wasmtime_component_resource_any_drop(Context, items[i].Resource), out _);
+            }
         }
 
         return result;

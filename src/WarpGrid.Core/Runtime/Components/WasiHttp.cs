@@ -363,7 +363,11 @@ internal static unsafe class WasiHttp
         if (!policy.Allows(uri.Host, uri.Port) || client is null)
         {
             c.State.Log?.Invoke(true, Encoding.UTF8.GetBytes($"[warpgrid] outbound request to {uri.Host}:{uri.Port} denied: not in [capabilities] http_outbound"));
-            ErrorResult(c.Result, new HttpErrorCode("HTTP-request-denied"));
+            // The error is delivered through the future (as Wasmtime's own wasi:http does for refused requests):
+            // guests such as StarlingMonkey's fetch expect handle() to succeed and report failures on get().
+            CVal deniedFuture = default;
+            c.NewResource(&deniedFuture, HostResource.FutureIncomingResponse, new FutureIncomingResponse(new HttpErrorCode("HTTP-request-denied")));
+            Val.Ok(c.Result, &deniedFuture);
             return;
         }
 

@@ -1,0 +1,275 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using WarpGrid.IntegrationTests.Infrastructure;
+
+namespace WarpGrid.IntegrationTests;
+
+/// <summary>A loopback HTTP server that answers every request with a fixed body and counts connections.</summary>
+internal sealed class LoopbackHttpServer : IAsyncDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private int _connections;
+
+    public LoopbackHttpServer(string body)
+    {
+        _listener.Start();
+        _loop = Task.Run(() => AcceptLoop(body));
+    }
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    public int Connections => Volatile.Read(ref _connections);
+
+    private async Task AcceptLoop(string body)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await _listener.AcceptTcpClientAsync(_stop.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            Interlocked.Increment(ref _connections);
+            _ = Task.Run(async () =>
+            {
+                using (client)
+                {
+                    var stream = client.GetStream();
+                    var buffer = new byte[8192];
+                    var seen = new StringBuilder();
+                    while (!seen.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+                    {
+                        var n = await stream.ReadAsync(buffer);
+                        if (n == 0)
+                        {
+                            return;
+                        }
+
+                        seen.Append(Encoding.ASCII.GetString(buffer, 0, n));
+                    }
+
+                    var payload = Encoding.UTF8.GetBytes(body);
+                    await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {payload.Length}\r\nConnection: close\r\n\r\n"));
+                    await stream.WriteAsync(payload);
+                }
+            });
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _listener.Stop();
+        try
+        {
+            await _loop;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _stop.Dispose();
+    }
+}
+
+/// <summary>warpd with the JS components (hello-js, the echo-js test guest) and a C command wrapped as a component.</summary>
+public sealed class ComponentFixture : WarpdFixture, IAsyncLifetime
+{
+    internal LoopbackHttpServer Allowed { get; } = new("hello from the allowed upstream");
+
+    internal LoopbackHttpServer Denied { get; } = new("this must never be read");
+
+    internal override async Task SeedAsync(WarpdProcess warpd)
+    {
+        var hello = Path.Combine(TestPaths.RepoRoot, "samples", "hello-js");
+        await warpd.DeployAsync("hello-js", await File.ReadAllTextAsync(Path.Combine(hello, "warp.toml")), await File.ReadAllBytesAsync(Path.Combine(hello, "hello-js.wasm")), "hello-js.wasm").ConfigureAwait(false);
+        var echo = WarpApi.Manifest("echo-js", route: "/echo-js", minInstances: 2, maxInstances: 4, requestTimeout: "20s", memoryLimit: "256MB", extra: $"[capabilities]\nhttp_outbound = [\"127.0.0.1\"]");
+        await warpd.DeployAsync("echo-js", echo, await File.ReadAllBytesAsync(Path.Combine(TestPaths.RepoRoot, "tests", "guests", "echo-js", "echo-js.wasm")), "echo-js.wasm").ConfigureAwait(false);
+        var cli = "[package]\nname = \"hello-cli\"\n\n[runtime]\ntrigger = \"cli\"\nroute = \"/hello-cli\"\n\n[capabilities]\nenvironment = { WHO = \"the manifest\" }\n";
+        await warpd.DeployAsync("hello-cli", cli, await File.ReadAllBytesAsync(Path.Combine(TestPaths.RepoRoot, "tests", "guests", "hello-cli", "hello-cli.wasm")), "hello-cli.wasm").ConfigureAwait(false);
+    }
+
+    public new async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await Allowed.DisposeAsync();
+        await Denied.DisposeAsync();
+    }
+}
+
+/// <summary>WASI 0.2 components on a real warpd: wasi:http handlers and wasi:cli/run commands.</summary>
+public sealed class ComponentTests(ComponentFixture fixture) : IClassFixture<ComponentFixture>
+{
+    private WarpdProcess Warpd => fixture.Warpd;
+
+    [Fact]
+    public async Task Hello_js_sample_answers_through_the_ingress_on_every_request()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await Warpd.Ingress.GetAsync("hello-js");
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"hello-js answered {(int)response.StatusCode}: {body}\n{Warpd.Tail()}");
+            Assert.Equal("Hello from JavaScript on WarpGrid! You asked for /hello-js\n", body);
+            Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        }
+    }
+
+    [Fact]
+    public async Task Post_round_trips_the_body_and_headers_both_ways()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "echo-js/echo") { Content = new StringContent("twelve bytes", Encoding.UTF8, "text/x-test") };
+        request.Headers.Add("X-Echo", "ping 42");
+        using var response = await Warpd.Ingress.SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"echo answered {(int)response.StatusCode}: {body}\n{Warpd.Tail()}");
+        Assert.Equal("twelve bytes", body);
+        Assert.Equal("ping 42", response.Headers.GetValues("x-echoed").Single());
+        Assert.StartsWith("text/x-test", response.Content.Headers.ContentType!.ToString(), StringComparison.Ordinal);
+
+        using var headers = new HttpRequestMessage(HttpMethod.Put, "echo-js/headers?a=1&b=two");
+        headers.Headers.Add("X-Custom", "custom value");
+        using var answer = await Warpd.Ingress.SendAsync(headers);
+        var json = JsonNode.Parse(await answer.Content.ReadAsStringAsync())!.AsObject();
+        Assert.Equal("PUT", (string?)json["method"]);
+        Assert.Equal("/echo-js/headers", (string?)json["path"]);
+        Assert.Equal("?a=1&b=two", (string?)json["query"]);
+        Assert.Equal("custom value", (string?)json["headers"]!["x-custom"]);
+        Assert.Equal("echo-js", answer.Headers.GetValues("x-guest").Single());
+    }
+
+    [Fact]
+    public async Task Ten_megabyte_body_is_echoed_through_the_streams()
+    {
+        // A raw connection that sends and reads at once: the guest streams the echo while the upload is still
+        // going (HttpClient's HTTP/1.1 would not read the response before it finished sending, and both sides stall).
+        var payload = RandomNumberGenerator.GetBytes(10 << 20);
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Warpd.IngressPort);
+        var stream = client.GetStream();
+        var head = Encoding.ASCII.GetBytes($"POST /echo-js/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: {payload.Length}\r\nConnection: close\r\n\r\n");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var send = Task.Run(async () =>
+        {
+            await stream.WriteAsync(head, cts.Token);
+            for (var offset = 0; offset < payload.Length; offset += 64 * 1024)
+            {
+                await stream.WriteAsync(payload.AsMemory(offset, Math.Min(64 * 1024, payload.Length - offset)), cts.Token);
+            }
+        });
+        using var received = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        int n;
+        while ((n = await stream.ReadAsync(buffer, cts.Token)) > 0)
+        {
+            received.Write(buffer, 0, n);
+        }
+
+        await send;
+        var raw = received.ToArray();
+        var split = raw.AsSpan().IndexOf("\r\n\r\n"u8);
+        Assert.True(split > 0, "no HTTP response head");
+        var headText = Encoding.ASCII.GetString(raw, 0, split);
+        Assert.StartsWith("HTTP/1.1 200", headText, StringComparison.Ordinal);
+        var body = headText.Contains("transfer-encoding: chunked", StringComparison.OrdinalIgnoreCase) ? Dechunk(raw.AsSpan(split + 4)) : raw[(split + 4)..];
+        Assert.Equal(payload.Length, body.Length);
+        Assert.True(payload.AsSpan().SequenceEqual(body), "the echoed body differs from the one sent");
+    }
+
+    private static byte[] Dechunk(ReadOnlySpan<byte> data)
+    {
+        using var output = new MemoryStream();
+        while (true)
+        {
+            var line = data.IndexOf("\r\n"u8);
+            var size = Convert.ToInt32(Encoding.ASCII.GetString(data[..line]).Split(';')[0].Trim(), 16);
+            data = data[(line + 2)..];
+            if (size == 0)
+            {
+                return output.ToArray();
+            }
+
+            output.Write(data[..size]);
+            data = data[(size + 2)..];
+        }
+    }
+
+    [Fact]
+    public async Task Guest_that_never_responds_gets_a_clear_error_and_the_next_request_is_served()
+    {
+        // StarlingMonkey traps when its fetch handler never responds; a guest that returns instead gets 502
+        // "returned without setting a response". Either way: a problem response naming the cause and a log line.
+        using var response = await Warpd.Ingress.GetAsync("echo-js/silent");
+        Assert.True(response.StatusCode is HttpStatusCode.InternalServerError or HttpStatusCode.BadGateway, $"silent answered {(int)response.StatusCode}");
+        var problem = (await response.ReadJsonAsync()).AsObject();
+        var instance = (string?)problem["instance"];
+        Assert.False(string.IsNullOrEmpty((string?)problem["detail"]));
+        await Warpd.WaitForLineAsync(l => l.Contains($"component instance {instance} failed", StringComparison.Ordinal), "the fault log line");
+
+        using var next = await Warpd.Ingress.GetAsync("echo-js/headers");
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+        using var other = await Warpd.Ingress.GetAsync("hello-js");
+        Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+    }
+
+    [Fact]
+    public async Task Outbound_http_reaches_allowed_hosts_and_denies_the_rest_without_connecting()
+    {
+        using var allowed = await Warpd.Ingress.GetAsync($"echo-js/fetch?url={Uri.EscapeDataString($"http://127.0.0.1:{fixture.Allowed.Port}/x")}");
+        var allowedBody = await allowed.Content.ReadAsStringAsync();
+        Assert.True(allowed.StatusCode == HttpStatusCode.OK, $"fetch answered {(int)allowed.StatusCode}: {allowedBody}\n{Warpd.Tail()}");
+        Assert.Equal("status=200 body=hello from the allowed upstream", allowedBody);
+
+        using var denied = await Warpd.Ingress.GetAsync($"echo-js/fetch?url={Uri.EscapeDataString($"http://localhost:{fixture.Denied.Port}/x")}");
+        var deniedBody = await denied.Content.ReadAsStringAsync();
+        Assert.NotEqual(HttpStatusCode.OK, denied.StatusCode);
+        Assert.DoesNotContain("never be read", deniedBody, StringComparison.Ordinal);
+        Assert.Equal(0, fixture.Denied.Connections);
+        await Warpd.WaitForLineAsync(l => l.Contains($"outbound request to localhost:{fixture.Denied.Port} denied", StringComparison.Ordinal), "the denial log line");
+    }
+
+    [Fact]
+    public async Task Cli_command_runs_to_completion_with_args_stdin_env_and_exit_code()
+    {
+        using var ok = await Warpd.Api.PostAsync("v1/deployments/hello-cli/runs?arg=one", new StringContent("from stdin"));
+        var run = JsonNode.Parse(await ok.Content.ReadAsStringAsync())!.AsObject();
+        Assert.True(ok.StatusCode == HttpStatusCode.OK, run.ToJsonString());
+        Assert.Equal(0, (int?)run["exitCode"]);
+        Assert.Equal("succeeded", (string?)run["status"]);
+        Assert.Equal("hello from a wasi:cli/run command; 2 args: one\nstdin: from stdin\n", (string?)run["stdout"]);
+        Assert.Equal("who=the manifest\n", (string?)run["stderr"]);
+
+        using var failing = await Warpd.Api.PostAsync("v1/deployments/hello-cli/runs?arg=a&arg=b", new StringContent(string.Empty));
+        var failed = JsonNode.Parse(await failing.Content.ReadAsStringAsync())!.AsObject();
+        Assert.Equal("failed", (string?)failed["status"]);
+        Assert.NotEqual(0, (int?)failed["exitCode"]);
+
+        using var notCommand = await Warpd.Api.PostAsync("v1/deployments/hello-js/runs", new StringContent(string.Empty));
+        await notCommand.AssertProblemAsync(HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public async Task Deploy_rejects_a_component_for_the_wrong_trigger_naming_the_export()
+    {
+        var command = await File.ReadAllBytesAsync(Path.Combine(TestPaths.RepoRoot, "tests", "guests", "hello-cli", "hello-cli.wasm"));
+        using var response = await Warpd.PutDeploymentAsync("cli-as-http", WarpApi.Manifest("cli-as-http", route: "/cli-as-http"), command, "hello-cli.wasm");
+        var problem = await response.AssertProblemAsync(HttpStatusCode.BadRequest);
+        var errors = problem.Errors();
+        Assert.Contains(errors, e => e.Field == "module" && e.Message.Contains("wasi:http/incoming-handler", StringComparison.Ordinal) && e.Message.Contains("wasi:cli/run@0.2.12", StringComparison.Ordinal));
+
+        var module = await File.ReadAllBytesAsync(TestPaths.Hello);
+        using var wrong = await Warpd.PutDeploymentAsync("module-as-cli", "[package]\nname = \"module-as-cli\"\n\n[runtime]\ntrigger = \"cli\"\nroute = \"/module-as-cli\"\n", module, "hello.wasm");
+        var moduleProblem = await wrong.AssertProblemAsync(HttpStatusCode.BadRequest);
+        Assert.Contains(moduleProblem.Errors(), e => e.Field == "module" && e.Message.Contains("jco new", StringComparison.Ordinal));
+    }
+}
