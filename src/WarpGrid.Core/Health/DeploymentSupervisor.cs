@@ -225,9 +225,10 @@ public sealed partial class DeploymentSupervisor
 
         string? failure = null;
         var separateReadiness = health.ReadinessEndpoint is not null;
+        var started = Stopwatch.GetTimestamp();
         var result = pool.Probe(instance, ProbeRequest(deployment, health.Endpoint), r =>
         {
-            var passed = Passed(r, health, health.Endpoint, out failure);
+            var passed = Passed(r, health, health.Endpoint, started, out failure);
             lock (state)
             {
                 return separateReadiness ? tracker.RecordLiveness(health, passed) : tracker.Record(health, passed);
@@ -242,9 +243,10 @@ public sealed partial class DeploymentSupervisor
         result.Value.Dispose();
         if (separateReadiness && tracker.LivenessFailures == 0)
         {
+            var readinessStarted = Stopwatch.GetTimestamp();
             var readiness = pool.Probe(instance, ProbeRequest(deployment, health.ReadinessEndpoint!), r =>
             {
-                var passed = Passed(r, health, health.ReadinessEndpoint!, out var why);
+                var passed = Passed(r, health, health.ReadinessEndpoint!, readinessStarted, out var why);
                 failure ??= why;
                 lock (state)
                 {
@@ -283,8 +285,9 @@ public sealed partial class DeploymentSupervisor
         }
     }
 
-    private static bool Passed(InvocationResult result, HealthSection health, string path, out string? failure)
+    private static bool Passed(InvocationResult result, HealthSection health, string path, long started, out string? failure)
     {
+        var elapsed = Stopwatch.GetElapsedTime(started);
         if (result.Fault is { } fault)
         {
             failure = $"{fault.Code}: {fault.Message}";
@@ -295,6 +298,12 @@ public sealed partial class DeploymentSupervisor
         if (status is < 200 or >= 400)
         {
             failure = $"{path} answered {status}";
+            return false;
+        }
+
+        if (elapsed > health.Timeout)
+        {
+            failure = $"{path} took {elapsed.TotalMilliseconds:0} ms, over the probe timeout of {health.Timeout.TotalMilliseconds:0} ms";
             return false;
         }
 

@@ -188,6 +188,31 @@ public sealed class SupervisionTests : IDisposable
         Assert.Equal(_time.GetUtcNow() + TimeSpan.FromSeconds(4), health.NextRetryAt);
     }
 
+    [Fact]
+    public async Task A_probe_slower_than_its_timeout_fails()
+    {
+        var manifest = ManifestParser.ParseOrThrow("""
+            [package]
+            name = "slow"
+
+            [health]
+            endpoint = "/spin"
+            interval = "1s"
+            timeout = "50ms"
+            unhealthy_threshold = 1
+            """);
+        await using var pool = _runtime.CreatePool(DeploymentManager.ToPoolSettings(manifest), _runtime.Modules.LoadFile(Guests.Testbed));
+        var registry = new DeploymentRegistry();
+        registry.Set(new ActiveDeployment(new DeploymentRecord { Name = "slow", Version = "0.1.0", Manifest = string.Empty, Digest = "sha256:" + new string('a', 64), Revision = 1 }, manifest, pool, DeploymentState.Running, null, 1));
+        var supervisor = new DeploymentSupervisor(registry, _runtime, new SupervisorOptions());
+        await supervisor.TickAsync();
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await supervisor.TickAsync(); // /spin takes 200 ms of wall-clock time against a 50 ms timeout
+        var health = supervisor.GetHealth("slow")!;
+        Assert.Equal(1, health.Restarts);
+        Assert.Contains("over the probe timeout of 50 ms", health.LastError, StringComparison.Ordinal);
+    }
+
     private DateTimeOffset Tick()
     {
         _time.Advance(TimeSpan.FromSeconds(1));

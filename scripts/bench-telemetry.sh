@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Request-path cost of metrics + tracing, end to end: warpd serving samples/hello under wrk, telemetry off
+# (WarpGrid:Telemetry:Metrics=false, no tracing) vs on (metrics collected, every request traced and sampled with
+# WarpGrid:Telemetry:Tracing=true; no exporter, so export cost is not included). Rounds alternate off/on.
+#   scripts/bench-telemetry.sh [rounds=3] [duration=10s] [connections=32]
+#   MODES="off metrics on" scripts/bench-telemetry.sh   (metrics = metrics collected, no tracing)
+# Needs wrk and a Release build of warpd. Binds 127.0.0.1 only; each round is bounded by wrk's duration.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROUNDS="${1:-3}" DURATION="${2:-10s}" CONNECTIONS="${3:-32}"
+WARPD="$REPO/src/WarpGrid.Daemon/bin/Release/net10.0/warpd.dll"
+[ -f "$WARPD" ] || { echo "build warpd first: dotnet build src/WarpGrid.Daemon -c Release" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk not found (scripts/install-deps.sh)" >&2; exit 1; }
+API=19391 INGRESS=18391
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; }
+trap cleanup EXIT
+run() { # run off|on
+  local data; data="$(mktemp -d)"
+  local args=(--WarpGrid:Telemetry:Metrics=false)
+  [ "$1" = on ] && args=(--WarpGrid:Telemetry:Metrics=true --WarpGrid:Telemetry:Tracing=true)
+  [ "$1" = metrics ] && args=(--WarpGrid:Telemetry:Metrics=true)
+  dotnet "$WARPD" --data-dir "$data" --api 127.0.0.1:$API --ingress 127.0.0.1:$INGRESS --deploy "$REPO/samples/hello" "${args[@]}" >"$data/warpd.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$INGRESS/hello" >/dev/null && break; sleep 0.1; done
+  wrk -t2 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$INGRESS/hello" >/dev/null   # warm-up
+  local out; out="$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$INGRESS/hello")"
+  local rps p50; rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"; p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
+  echo "$1 $rps $p50"
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  rm -rf "$data"
+}
+echo "mode req/s p50"
+MODES="${MODES:-off on}"
+for _ in $(seq 1 "$ROUNDS"); do for m in $MODES; do run "$m"; done; done
