@@ -10,16 +10,23 @@ using WarpGrid.Core.Tests.Runtime;
 
 namespace WarpGrid.Core.Tests.Health;
 
-/// <summary>Probe thresholds, restart back-off and scaling windows, on a fake clock.</summary>
-public sealed class SupervisionTests : IDisposable
+/// <summary>One engine for the class (engines are costly in address-space mappings), on a fake clock that only moves forward.</summary>
+public sealed class FakeClockRuntime : IDisposable
 {
-    private static readonly DateTimeOffset T0 = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-    private readonly FakeTimeProvider _time = new(T0);
-    private readonly WasmNodeRuntime _runtime;
+    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
-    public SupervisionTests() => _runtime = new WasmNodeRuntime(new WasmRuntimeOptions { MaxInstancesPerNode = 64, MaxMemoryPerInstanceBytes = 256L << 20 }, timeProvider: _time);
+    public WasmNodeRuntime Runtime { get; }
 
-    public void Dispose() => _runtime.Dispose();
+    public FakeClockRuntime() => Runtime = new WasmNodeRuntime(new WasmRuntimeOptions { MaxInstancesPerNode = 64, MaxMemoryPerInstanceBytes = 256L << 20 }, timeProvider: Time);
+
+    public void Dispose() => Runtime.Dispose();
+}
+
+/// <summary>Probe thresholds, restart back-off and scaling windows, on a fake clock.</summary>
+public sealed class SupervisionTests(FakeClockRuntime fixture) : IClassFixture<FakeClockRuntime>
+{
+    private readonly FakeTimeProvider _time = fixture.Time;
+    private readonly WasmNodeRuntime _runtime = fixture.Runtime;
 
     private static HealthSection Health(int unhealthy = 3, int healthy = 1) => new() { Endpoint = "/healthz", UnhealthyThreshold = unhealthy, HealthyThreshold = healthy };
 
