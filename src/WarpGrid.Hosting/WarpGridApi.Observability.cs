@@ -77,11 +77,14 @@ public static partial class WarpGridApplicationExtensions
             return;
         }
 
+        // Subscribe before the headers go: a client that sees the stream open and then makes the guest log must get
+        // those records.
+        using var follower = runtime.Logs.Follow(name, tail);
         try
         {
             await response.StartAsync(cancellationToken).ConfigureAwait(false);
             await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false); // the headers go now, not with the first record
-            await foreach (var record in runtime.Logs.FollowAsync(name, tail, cancellationToken).ConfigureAwait(false))
+            await foreach (var record in follower.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
                 await WriteRecordAsync(response, record, cancellationToken).ConfigureAwait(false);
                 await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);

@@ -74,39 +74,29 @@ public sealed class GuestLogHub
     }
 
     /// <summary>
-    /// The newest <paramref name="tail"/> records, then every new one until <paramref name="cancellationToken"/> is
-    /// cancelled.
+    /// Subscribes to a deployment's records now: the newest <paramref name="tail"/> records, then every record written
+    /// after this call, read with <see cref="GuestLogFollower.ReadAllAsync"/>. Nothing written between this call and the
+    /// first read is missed (subscribe before telling a client the stream is open). Dispose to unsubscribe.
     /// </summary>
-    public async IAsyncEnumerable<GuestLogRecord> FollowAsync(string deployment, int tail, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    public GuestLogFollower Follow(string deployment, int tail)
     {
         ArgumentNullException.ThrowIfNull(deployment);
         var ring = _rings.GetOrAdd(deployment, static (_, capacity) => new Ring(capacity), Capacity);
         var channel = Channel.CreateBounded<GuestLogRecord>(new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
         var backlog = ring.Subscribe(channel.Writer, tail);
-        try
-        {
-            var last = 0L;
-            foreach (var record in backlog)
-            {
-                last = record.Sequence;
-                yield return record;
-            }
+        return new GuestLogFollower(backlog, channel.Reader, () => ring.Unsubscribe(channel.Writer));
+    }
 
-            while (await channel.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                while (channel.Reader.TryRead(out var record))
-                {
-                    if (record.Sequence > last)
-                    {
-                        last = record.Sequence;
-                        yield return record;
-                    }
-                }
-            }
-        }
-        finally
+    /// <summary>
+    /// The newest <paramref name="tail"/> records, then every new one until <paramref name="cancellationToken"/> is
+    /// cancelled. Subscribes when enumeration starts; use <see cref="Follow"/> to subscribe earlier.
+    /// </summary>
+    public async IAsyncEnumerable<GuestLogRecord> FollowAsync(string deployment, int tail, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var follower = Follow(deployment, tail);
+        await foreach (var record in follower.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
-            ring.Unsubscribe(channel.Writer);
+            yield return record;
         }
     }
 
@@ -175,4 +165,45 @@ public sealed class GuestLogHub
             return result;
         }
     }
+}
+
+/// <summary>A live subscription to one deployment's guest log records, from <see cref="GuestLogHub.Follow"/>.</summary>
+public sealed class GuestLogFollower : IDisposable
+{
+    private readonly List<GuestLogRecord> _backlog;
+    private readonly ChannelReader<GuestLogRecord> _reader;
+    private Action? _unsubscribe;
+
+    internal GuestLogFollower(List<GuestLogRecord> backlog, ChannelReader<GuestLogRecord> reader, Action unsubscribe)
+    {
+        _backlog = backlog;
+        _reader = reader;
+        _unsubscribe = unsubscribe;
+    }
+
+    /// <summary>The backlog, then each new record in order (a slow reader loses the oldest), until cancelled or disposed.</summary>
+    public async IAsyncEnumerable<GuestLogRecord> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var last = 0L;
+        foreach (var record in _backlog)
+        {
+            last = record.Sequence;
+            yield return record;
+        }
+
+        while (await _reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (_reader.TryRead(out var record))
+            {
+                if (record.Sequence > last)
+                {
+                    last = record.Sequence;
+                    yield return record;
+                }
+            }
+        }
+    }
+
+    /// <summary>Unsubscribes.</summary>
+    public void Dispose() => Interlocked.Exchange(ref _unsubscribe, null)?.Invoke();
 }
