@@ -9,6 +9,7 @@ internal sealed class DaemonArguments
         usage: warpd [--data-dir DIR] [--api ADDR:PORT] [--ingress ADDR:PORT] [--deploy DIR]...
                      [--cluster ADDR:PORT]
                      [--agent --join https://HOST:PORT [--token TOKEN] [--node-name NAME] [--label K=V]... [--taint K=V:EFFECT]...]
+                     [--raft-listen ADDR:PORT [--raft-peers ADDR:PORT,... | --raft-join]]
           --data-dir DIR       node state: embedded store, module blobs, compiled cache (default .warpgrid)
           --api ADDR:PORT      REST API listener (default 127.0.0.1:9090)
           --ingress ADDR:PORT  ingress listener for deployments (default 127.0.0.1:8080)
@@ -21,7 +22,10 @@ internal sealed class DaemonArguments
           --node-name NAME     this node's name (default: the host name)
           --label K=V          node label (repeatable)
           --taint K=V:EFFECT   node taint, EFFECT NoSchedule | PreferNoSchedule | NoExecute (repeatable)
-        Settings can also come from configuration: WarpGrid:Node:*, WarpGrid:Runtime:*, WarpGrid:Cluster:*, WarpGrid:Agent:*,
+          --raft-listen ADDR:PORT  be a control-plane member: replicate the store with Raft, this member at ADDR:PORT
+          --raft-peers LIST    the initial members of a new cluster, comma-separated (this one included or not)
+          --raft-join          start without members and wait to be added (POST /v1/cluster/members on a member)
+        Settings can also come from configuration: WarpGrid:Node:*, WarpGrid:Runtime:*, WarpGrid:Cluster:*, WarpGrid:Agent:*, WarpGrid:Raft:*,
         WarpGrid:Supervisor:*, WarpGrid:Telemetry:* (e.g. --WarpGrid:Runtime:MaxInstancesPerNode=500
         --WarpGrid:Cluster:NodeLostAfter=00:00:20 --WarpGrid:Telemetry:Otlp:Endpoint=http://127.0.0.1:4317).
         """;
@@ -48,6 +52,13 @@ internal sealed class DaemonArguments
 
     public List<string> Deploy { get; } = [];
 
+    /// <summary>This member's Raft address when the node is a control-plane member.</summary>
+    public string? RaftListen { get; private set; }
+
+    public List<string> RaftPeers { get; } = [];
+
+    public bool RaftJoin { get; private set; }
+
     public string[] RemainingArgs { get; private set; } = [];
 
     public static bool TryParse(string[] args, out DaemonArguments parsed, out string? error)
@@ -62,6 +73,36 @@ internal sealed class DaemonArguments
             {
                 case "-h" or "--help":
                     return false;
+                case "--raft-join":
+                    parsed.RaftJoin = true;
+                    break;
+                case "--raft-listen" or "--raft-peers":
+                    if (i + 1 >= args.Length)
+                    {
+                        error = $"warpd: {arg} needs a value";
+                        return false;
+                    }
+
+                    var raftValue = args[++i];
+                    foreach (var address in arg == "--raft-listen" ? [raftValue] : raftValue.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                    {
+                        if (!IPEndPoint.TryParse(address.Replace("localhost", "127.0.0.1", StringComparison.Ordinal), out var raftEndPoint) || raftEndPoint.Port == 0)
+                        {
+                            error = $"warpd: {arg} '{address}' is not ADDR:PORT (e.g. 127.0.0.1:7400)";
+                            return false;
+                        }
+                    }
+
+                    if (arg == "--raft-listen")
+                    {
+                        parsed.RaftListen = raftValue;
+                    }
+                    else
+                    {
+                        parsed.RaftPeers.AddRange(raftValue.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+                    }
+
+                    break;
                 case "--agent":
                     parsed.Agent = true;
                     break;
@@ -153,6 +194,24 @@ internal sealed class DaemonArguments
         if (!parsed.Agent && (parsed.Join is not null || parsed.Token is not null || parsed.NodeName is not null || parsed.Labels.Count > 0 || parsed.Taints.Count > 0))
         {
             error = "warpd: --join, --token, --node-name, --label and --taint are agent options: add --agent";
+            return false;
+        }
+
+        if (parsed.RaftListen is null && (parsed.RaftJoin || parsed.RaftPeers.Count > 0))
+        {
+            error = "warpd: --raft-peers and --raft-join need --raft-listen (this member's Raft address)";
+            return false;
+        }
+
+        if (parsed.Agent && parsed.RaftListen is not null)
+        {
+            error = "warpd: --agent and --raft-listen exclude each other (Raft members are control-plane processes)";
+            return false;
+        }
+
+        if (parsed.RaftJoin && parsed.RaftPeers.Count > 0)
+        {
+            error = "warpd: --raft-peers and --raft-join are exclusive (a joining member learns its peers when it is added)";
             return false;
         }
 

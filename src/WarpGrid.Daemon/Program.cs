@@ -74,9 +74,27 @@ else if (options.Agent)
     });
 }
 
+// A control-plane member replicates the store with Raft; otherwise the embedded single-node store (zero configuration).
+if (options.RaftListen is not null || builder.Configuration["WarpGrid:Raft:Listen"] is { Length: > 0 })
+{
+    node.UseRaftStore(raft =>
+    {
+        if (options.RaftListen is not null)
+        {
+            raft.Listen = options.RaftListen;
+            raft.Join = options.RaftJoin;
+            if (options.RaftPeers.Count > 0)
+            {
+                raft.Peers = [.. options.RaftPeers];
+            }
+        }
+    });
+}
+
 var app = builder.Build();
 app.UseWarpGridIngress();
 app.MapWarpGridApi().RequireHost($"*:{options.Api.Port}");
+app.MapWarpGridClusterApi().RequireHost($"*:{options.Api.Port}");
 app.MapWarpGridMetrics().RequireHost($"*:{options.Api.Port}");
 app.MapWarpGridCluster(options.Cluster?.Port);
 app.Logger.LogInformation("warpd API on http://{Api}, ingress on http://{Ingress}", options.Api, options.Ingress);

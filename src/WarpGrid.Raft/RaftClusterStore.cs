@@ -873,8 +873,11 @@ public sealed record RaftClusterStatus(string Member, string? Leader, bool IsLea
 /// <param name="Status">Reachability as this member sees it (Unknown, Available, Unavailable).</param>
 public sealed record RaftMemberStatus(string Address, bool IsLeader, bool IsLocal, string Status);
 
-/// <summary>Thrown when the replicated store cannot serve a request: no leader with a majority was reachable in time, or a write's outcome became unknown.</summary>
-public sealed class ClusterUnavailableException : Exception
+/// <summary>
+/// Thrown when the replicated store cannot serve a request: no leader with a majority was reachable in time, or a
+/// write's outcome became unknown. An <see cref="IOException"/>, so callers that retry store I/O failures retry it.
+/// </summary>
+public sealed class ClusterUnavailableException : IOException
 {
     /// <summary>Creates the exception.</summary>
     public ClusterUnavailableException(string message)
