@@ -21,6 +21,7 @@ builder.Logging.AddSimpleConsole(o =>
 });
 builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+builder.Logging.AddFilter("DotNext", LogLevel.Error); // Raft transport retries log a warning per heartbeat while a member is down; the store logs leader and membership changes
 builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves TLS out; the cluster listener needs it
 builder.WebHost.ConfigureKestrel(kestrel =>
 {

@@ -210,6 +210,7 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
             ConnectTimeout = _options.RequestTimeout,
             ColdStart = false,
             Standby = standby,
+            AggressiveLeaderStickiness = true, // a follower that can still reach the leader does not start an election (CPU starvation is not a failure)
             ConfigurationStorage = _members,
             LoggerFactory = _loggerFactory,
             TransmissionBlockSize = 65_536,
@@ -616,7 +617,8 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
         RaftClusterMember leader = _cluster!.Leader ?? throw new ForwardConnectException("no leader");
         try
         {
-            IReadOnlyDictionary<string, string> metadata = await leader.GetMetadataAsync(false, cancellationToken).ConfigureAwait(false);
+            // Refresh: a restarted leader listens for forwarded writes on a new port.
+            IReadOnlyDictionary<string, string> metadata = await leader.GetMetadataAsync(true, cancellationToken).ConfigureAwait(false);
             if (!metadata.TryGetValue(ForwardMetadataKey, out string? address) || !RaftStoreOptions.TryParseEndPoint(address, out IPEndPoint endPoint))
             {
                 throw new ForwardConnectException($"the leader {RaftStoreOptions.Format(leader.EndPoint)} does not advertise a forwarding address");

@@ -140,9 +140,12 @@ public sealed class ClusterChaosTests(ITestOutputHelper output)
         private readonly List<TimeSpan> _ackTimes = [];
         private readonly Stopwatch _clock = Stopwatch.StartNew();
 
+        private readonly ChaosCluster _cluster;
+
         public WriteLoad(ChaosCluster cluster, AckLog log, string prefix, int writers)
         {
             _log = log;
+            _cluster = cluster;
             _writers = Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
             {
                 for (int i = 0; !_stop.IsCancellationRequested; i++)
@@ -175,7 +178,7 @@ public sealed class ClusterChaosTests(ITestOutputHelper output)
         }
 
         public Task WaitForAcksAsync(long count) =>
-            Poll.UntilAsync(() => _log.Count >= count, $"{count} acknowledged writes (have {_log.Count})", ConvergeTimeout);
+            Poll.UntilAsync(() => _log.Count >= count, $"{count} acknowledged writes (have {_log.Count})", ConvergeTimeout, _cluster.Tails);
 
         public int AckedAfter(Stopwatch kill)
         {
@@ -251,6 +254,8 @@ public sealed class ClusterChaosTests(ITestOutputHelper output)
             ]);
         }
 
+        public string Tails() => string.Join(Environment.NewLine, Members.Where(m => m.Process is not null).Select(m => m.RaftAddress + Environment.NewLine + m.Process!.Tail(40)));
+
         public async Task KillAsync(int index)
         {
             WarpdProcess process = Members[index].Process!;
@@ -289,7 +294,7 @@ public sealed class ClusterChaosTests(ITestOutputHelper output)
                 },
                 "an agreed Raft leader",
                 ConvergeTimeout,
-                () => string.Join(Environment.NewLine, Members.Where(m => m.Process is not null).Select(m => m.Process!.Tail(20))));
+                Tails);
             return leader;
         }
 
@@ -311,7 +316,8 @@ public sealed class ClusterChaosTests(ITestOutputHelper output)
                 return revisions.Count == 1;
             },
             "every member at the same revision",
-            ConvergeTimeout);
+            ConvergeTimeout,
+            Tails);
 
         private static async Task<JsonNode?> StatusAsync(WarpdProcess process)
         {

