@@ -58,8 +58,15 @@ else if (options.Agent)
     node.AddNodeAgent(agent =>
     {
         agent.Join = options.Join;
-        agent.Token ??= options.Token;
-        agent.NodeName ??= options.NodeName;
+        if (options.Token is not null)
+        {
+            agent.Token = options.Token; // flags win over configuration
+        }
+
+        if (options.NodeName is not null)
+        {
+            agent.NodeName = options.NodeName;
+        }
         foreach (var label in options.Labels)
         {
             agent.Labels.Add(label);

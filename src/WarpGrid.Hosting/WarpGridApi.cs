@@ -56,8 +56,8 @@ public static partial class WarpGridApplicationExtensions
             registry.Get(name) is { } active ? Results.Json(active.Pool?.Instances() ?? [], Json) : NotFound(name));
         MapObservability(api);
         api.MapPost("/deployments/{name}/runs", (string name, HttpContext context, DeploymentRegistry registry, WasmNodeRuntime runtime) => RunAsync(name, context, registry, runtime));
-        api.MapPost("/deployments", (Func<HttpContext, Task<IResult>>)(context => ApplyAsync(context, null, createOnly: true)));
-        api.MapPut("/deployments/{name}", (string name, HttpContext context) => ApplyAsync(context, name, createOnly: false));
+        api.MapPost("/deployments", (Func<HttpContext, Task<IResult>>)(context => ApplyAsync(context, null, createOnly: true))).AddEndpointFilter(WarpGridNodesApiExtensions.RefuseOnAgent);
+        api.MapPut("/deployments/{name}", (string name, HttpContext context) => ApplyAsync(context, name, createOnly: false)).AddEndpointFilter(WarpGridNodesApiExtensions.RefuseOnAgent);
         api.MapDelete("/deployments/{name}", async (string name, DeploymentManager manager, DeploymentRegistry registry, IOptions<WarpGridNodeOptions> options, CancellationToken cancellationToken) =>
         {
             try
@@ -70,7 +70,7 @@ public static partial class WarpGridApplicationExtensions
             {
                 return NotFound(name);
             }
-        });
+        }).AddEndpointFilter(WarpGridNodesApiExtensions.RefuseOnAgent);
         api.MapWarpGridNodesApi();
         return api;
     }

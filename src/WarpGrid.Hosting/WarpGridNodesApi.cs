@@ -19,24 +19,11 @@ public static class WarpGridNodesApiExtensions
     /// <summary>
     /// Maps, under an API group: <c>GET /nodes</c>, <c>GET|DELETE /nodes/{name}</c>,
     /// <c>POST /nodes/{name}/labels|taints|cordon|uncordon|drain</c>, <c>GET|POST /tokens</c>,
-    /// <c>GET /deployments/{name}/placement[?explain=true]</c>. On an agent, writes to deployments are refused with 409
-    /// (deploy through the control plane). Called by <c>MapWarpGridApi</c>.
+    /// <c>GET /deployments/{name}/placement[?explain=true]</c>. Called by <c>MapWarpGridApi</c>.
     /// </summary>
     public static RouteGroupBuilder MapWarpGridNodesApi(this RouteGroupBuilder api)
     {
         ArgumentNullException.ThrowIfNull(api);
-        api.AddEndpointFilter(async (context, next) =>
-        {
-            var http = context.HttpContext;
-            if (ClusterBuilderExtensions.IsAgentWrite(http) && http.Request.Path.StartsWithSegments("/v1/deployments", StringComparison.Ordinal))
-            {
-                var join = http.RequestServices.GetService<IOptions<WarpGridAgentOptions>>()?.Value.Join;
-                return Problem(409, "agent", "This node is an agent", $"deployments are managed by the control plane ({join}); send this request to its API");
-            }
-
-            return await next(context).ConfigureAwait(false);
-        });
-
         api.MapGet("/nodes", async (HttpContext http, CancellationToken cancellationToken) =>
         {
             if (Plane(http) is not { } plane)
@@ -162,6 +149,22 @@ public static class WarpGridNodesApiExtensions
             }, Json);
         });
         return api;
+    }
+
+    /// <summary>
+    /// Refuses deployment writes on an agent with 409 (deployments are managed by the control plane). Applied to the
+    /// write endpoints only: a filter on streaming endpoints (logs follow) changes how their response is written.
+    /// </summary>
+    internal static async ValueTask<object?> RefuseOnAgent(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        if (ClusterBuilderExtensions.IsAgentWrite(http))
+        {
+            var join = http.RequestServices.GetService<IOptions<WarpGridAgentOptions>>()?.Value.Join;
+            return Problem(409, "agent", "This node is an agent", $"deployments are managed by the control plane ({join}); send this request to its API");
+        }
+
+        return await next(context).ConfigureAwait(false);
     }
 
     private const string LocalName = "local";

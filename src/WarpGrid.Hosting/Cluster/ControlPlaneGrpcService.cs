@@ -2,7 +2,6 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Google.Protobuf;
 using Grpc.Core;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -303,10 +302,4 @@ internal sealed class ClusterAuthorityHolder
     public bool Created { get; }
 
     public static string DirectoryFor(WarpGridNodeOptions node) => Path.Combine(node.DataDirectory, "cluster");
-}
-
-/// <summary>Helpers on <see cref="HttpContext"/> for the cluster listener.</summary>
-internal static class ClusterHttp
-{
-    public static bool IsCluster(HttpContext context, int? port) => port is { } p && context.Connection.LocalPort == p;
 }
