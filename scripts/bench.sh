@@ -5,6 +5,8 @@
 #                                                deploy-to-first-200 latency (benchmarks/WarpGrid.LoadDriver)
 #   scripts/bench.sh micro [BenchmarkDotNet args] the BenchmarkDotNet suite (default: --filter '*')
 #   scripts/bench.sh ci                           the BenchmarkDotNet suite in its dry CI mode (< 1 min)
+#   scripts/bench.sh cluster [options]            3-member warpd Raft store vs 3-member etcd 3.4 on loopback (writes at
+#                                                1 and 64 writers, p50/p99, leader failover); installs etcd-server if missing
 #
 # e2e builds warpd, PlainHello and the driver in Release first, writes the results to
 # artifacts/bench/e2e-<UTC time>.json and prints medians. Options: see `scripts/bench.sh e2e --help`
@@ -20,7 +22,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 mode="e2e"
 if [ $# -gt 0 ]; then
   case "$1" in
-    e2e|micro|ci) mode="$1"; shift ;;
+    e2e|micro|ci|cluster) mode="$1"; shift ;;
   esac
 fi
 
@@ -38,6 +40,15 @@ case "$mode" in
     [ $# -gt 0 ] || set -- --filter '*'
     exec timeout --foreground -k 30 3600 \
       dotnet run -c Release --project benchmarks/WarpGrid.Benchmarks -- "$@"
+    ;;
+  cluster)
+    command -v etcd >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq etcd-server etcd-client >/dev/null; }
+    build src/WarpGrid.Daemon/WarpGrid.Daemon.csproj
+    build benchmarks/WarpGrid.ClusterBench/WarpGrid.ClusterBench.csproj
+    mkdir -p artifacts/bench
+    exec timeout --foreground -k 15 1800 \
+      dotnet benchmarks/WarpGrid.ClusterBench/bin/Release/net10.0/WarpGrid.ClusterBench.dll \
+        --json "artifacts/bench/cluster-$(date -u +%Y%m%dT%H%M%SZ).json" "$@"
     ;;
   ci)
     exec timeout --foreground -k 30 600 \
