@@ -23,6 +23,8 @@ scripts=(
   samples/hello-ts/build.sh
   samples/hello-js/build.sh
   tests/guests/build.sh
+  tests/guests/echo-js/build.sh
+  tests/guests/hello-cli/build.sh
 )
 
 for s in "${scripts[@]}"; do
