@@ -1,0 +1,113 @@
+using System.Text;
+using BenchmarkDotNet.Attributes;
+using WarpGrid.Benchmarks.Shared;
+using WarpGrid.Core.Runtime;
+using WarpGrid.Core.Runtime.Components;
+using WarpGrid.Core.Runtime.Pooling;
+using WarpGrid.Core.Runtime.Wagi;
+
+namespace WarpGrid.Benchmarks;
+
+/// <summary>
+/// One <c>wasi:http</c> request to <c>samples/hello-js</c> handled in process (take a pre-instantiated instance, call
+/// <c>handle</c>, collect the streamed response, drop the store and instantiate the next one), against one WAGI
+/// request to the C <c>samples/hello</c> in the same run. Goal (issue 4): component ≤ 2× the WAGI cost.
+/// </summary>
+[MemoryDiagnoser]
+public class ComponentHelloBenchmark
+{
+    private WasmNodeRuntime _runtime = null!;
+    private ComponentHttpPool _helloJs = null!;
+    private InstancePool _helloC = null!;
+    private WagiRequest _wagi = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        // A cache directory so repeated runs load the 13 MB component in milliseconds instead of compiling it again.
+        var cache = Path.Combine(Path.GetTempPath(), "warpgrid-bench-cache");
+        _runtime = new WasmNodeRuntime(new WasmRuntimeOptions { MaxInstancesPerNode = 64, MaxMemoryPerInstanceBytes = 256L << 20, CompiledCacheDirectory = cache });
+        var component = _runtime.Modules.GetOrCompileComponent(File.ReadAllBytes(RepoPaths.Combine("samples", "hello-js", "hello-js.wasm")));
+        _helloJs = _runtime.CreateComponentPool(new PoolSettings { Deployment = "hello-js", MinInstances = 1, MaxInstances = 4, MemoryLimitBytes = 128L << 20, RequestTimeout = TimeSpan.FromSeconds(5) }, component);
+        _helloC = _runtime.CreatePool(new PoolSettings { Deployment = "hello", MinInstances = 1, MaxInstances = 4, MemoryLimitBytes = 16L << 20, RequestTimeout = TimeSpan.FromSeconds(5) }, _runtime.Modules.LoadFile(RepoPaths.Combine("samples", "hello", "hello.wasm")));
+        _wagi = new WagiRequest
+        {
+            Method = "GET",
+            ScriptName = "/hello",
+            PathInfo = "/",
+            RawPathInfo = "/",
+            ServerName = "127.0.0.1",
+            ServerPort = 8080,
+            RemoteAddress = "127.0.0.1",
+            FullUrl = "http://127.0.0.1:8080/hello",
+            MatchedRoute = "/hello/...",
+            Headers = [new("Host", "127.0.0.1:8080"), new("User-Agent", "wrk"), new("Accept", "*/*")],
+        };
+
+        var check = new Exchange();
+        var result = _helloJs.InvokeAsync(check).AsTask().GetAwaiter().GetResult();
+        var body = Encoding.UTF8.GetString(check.Body.ToArray());
+        if (result.Fault is not null || check.Status != 200 || body != "Hello from JavaScript on WarpGrid! You asked for /hello-js\n")
+        {
+            throw new InvalidOperationException($"hello-js: {result.Fault?.Code} {result.Fault?.Message} {check.Status} \"{body}\"");
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _helloJs.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _helloC.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _runtime.Dispose();
+    }
+
+    /// <summary>WAGI <c>samples/hello</c> (C): the baseline.</summary>
+    [Benchmark(Baseline = true, Description = "WAGI hello (C)")]
+    public async ValueTask<int> WagiHello()
+    {
+        using var result = await _helloC.InvokeAsync(_wagi).ConfigureAwait(false);
+        return result.Response?.Body.Length ?? throw new InvalidOperationException(result.Fault?.Message);
+    }
+
+    /// <summary><c>wasi:http</c> <c>samples/hello-js</c> (StarlingMonkey), fresh instance per request.</summary>
+    [Benchmark(Description = "component hello-js (wasi:http)")]
+    public async ValueTask<long> ComponentHello()
+    {
+        var exchange = new Exchange();
+        var result = await _helloJs.InvokeAsync(exchange).ConfigureAwait(false);
+        return result.Fault is null ? exchange.Body.Length : throw new InvalidOperationException(result.Fault.Message);
+    }
+
+    private sealed class Exchange : IComponentHttpExchange
+    {
+        public string Method => "GET";
+
+        public string PathWithQuery => "/hello-js";
+
+        public string Scheme => "http";
+
+        public string? Authority => "127.0.0.1:8080";
+
+        public IEnumerable<KeyValuePair<string, string>> RequestHeaders { get; } = [new("host", "127.0.0.1:8080"), new("user-agent", "wrk"), new("accept", "*/*")];
+
+        public Stream RequestBody { get; } = Stream.Null;
+
+        public bool ResponseStarted { get; private set; }
+
+        public int Status { get; private set; }
+
+        public MemoryStream Body { get; } = new();
+
+        public void StartResponse(int status, IReadOnlyList<KeyValuePair<string, string>> headers)
+        {
+            Status = status;
+            ResponseStarted = true;
+        }
+
+        public void WriteResponseBody(ReadOnlySpan<byte> bytes) => Body.Write(bytes);
+
+        public void FlushResponseBody()
+        {
+        }
+    }
+}
