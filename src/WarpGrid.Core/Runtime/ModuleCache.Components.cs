@@ -57,32 +57,14 @@ public sealed partial class ModuleCache
         var path = GetCachePath(digest);
         if (path is not null && File.Exists(path))
         {
-            string? reason = null;
-            try
+            var cached = TryLoadCached(path, digest, bytes => Component.Deserialize(_host.Engine, bytes.AsSpan(HeaderSize)));
+            if (cached is not null)
             {
-                var bytes = File.ReadAllBytes(path);
-                reason = CheckEntry(bytes, digest);
-                if (reason is null)
-                {
-                    var cached = Component.Deserialize(_host.Engine, bytes.AsSpan(HeaderSize));
-                    Interlocked.Increment(ref _diskHits);
-                    var elapsed = Stopwatch.GetElapsedTime(started);
-                    Log.CacheHit(_logger, digest, elapsed.TotalMilliseconds);
-                    return new CompiledComponent(digest, cached, wasm.Length, fromCache: true, elapsed, _host.Engine);
-                }
+                Interlocked.Increment(ref _diskHits);
+                var elapsed = Stopwatch.GetElapsedTime(started);
+                Log.CacheHit(_logger, digest, elapsed.TotalMilliseconds);
+                return new CompiledComponent(digest, cached, wasm.Length, fromCache: true, elapsed, _host.Engine);
             }
-            catch (IOException ex)
-            {
-                reason = ex.Message;
-            }
-            catch (WasmtimeException ex)
-            {
-                reason = "deserialize failed: " + ex.Message.Trim();
-            }
-
-            Interlocked.Increment(ref _rejected);
-            Log.CacheRejected(_logger, path, reason ?? "unknown");
-            TryDelete(path);
         }
 
         Component compiled;
@@ -100,18 +82,7 @@ public sealed partial class ModuleCache
         Log.Compiled(_logger, digest, wasm.Length, compileTime.TotalMilliseconds);
         if (path is not null)
         {
-            try
-            {
-                WriteCached(path, digest, compiled.Serialize());
-            }
-            catch (IOException ex)
-            {
-                Log.CacheWriteFailed(_logger, path, ex);
-            }
-            catch (UnauthorizedAccessException ex)
-            {
-                Log.CacheWriteFailed(_logger, path, ex);
-            }
+            TryWriteCached(path, digest, compiled.Serialize());
         }
 
         return new CompiledComponent(digest, compiled, wasm.Length, fromCache: false, compileTime, _host.Engine);

@@ -201,7 +201,7 @@ public sealed partial class ModuleCache
         var path = GetCachePath(digest);
         if (path is not null && File.Exists(path))
         {
-            var module = TryLoadCached(path, digest);
+            var module = TryLoadCached(path, digest, bytes => Module.Deserialize(_host.Engine, digest, bytes.AsSpan(HeaderSize)));
             if (module is not null)
             {
                 Interlocked.Increment(ref _diskHits);
@@ -227,24 +227,36 @@ public sealed partial class ModuleCache
         Log.Compiled(_logger, digest, wasm.Length, compileTime.TotalMilliseconds);
         if (path is not null)
         {
-            try
-            {
-                WriteCached(path, digest, compiled.Serialize());
-            }
-            catch (IOException ex)
-            {
-                Log.CacheWriteFailed(_logger, path, ex);
-            }
-            catch (UnauthorizedAccessException ex)
-            {
-                Log.CacheWriteFailed(_logger, path, ex);
-            }
+            TryWriteCached(path, digest, compiled.Serialize());
         }
 
         return new CompiledModule(digest, compiled, wasm.Length, fromCache: false, compileTime);
     }
 
-    private Module? TryLoadCached(string path, string digest)
+    /// <summary>Writes a disk cache entry; a failure is logged and the node goes on without the entry.</summary>
+    private void TryWriteCached(string path, string digest, byte[] payload)
+    {
+        try
+        {
+            WriteCached(path, digest, payload);
+        }
+        catch (IOException ex)
+        {
+            Log.CacheWriteFailed(_logger, path, ex);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            Log.CacheWriteFailed(_logger, path, ex);
+        }
+    }
+
+    /// <summary>
+    /// Reads and checks a disk cache entry and deserializes its payload (the bytes after the header) with
+    /// <paramref name="deserialize"/>; a damaged, foreign or undeserializable entry is counted, logged, deleted and
+    /// gives null.
+    /// </summary>
+    private T? TryLoadCached<T>(string path, string digest, Func<byte[], T> deserialize)
+        where T : class
     {
         string? reason = null;
         try
@@ -253,7 +265,7 @@ public sealed partial class ModuleCache
             reason = CheckEntry(bytes, digest);
             if (reason is null)
             {
-                return Module.Deserialize(_host.Engine, digest, bytes.AsSpan(HeaderSize));
+                return deserialize(bytes);
             }
         }
         catch (IOException ex)
