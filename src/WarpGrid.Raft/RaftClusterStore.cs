@@ -443,41 +443,9 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
     private async IAsyncEnumerable<StoreEvent> WatchCoreAsync(string prefix, long afterRevision, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await StartAsync(cancellationToken).ConfigureAwait(false);
-        WatchHub hub = _stateMachine!.Watches;
-        long resumeAfter = afterRevision;
-        while (true)
+        await foreach (StoreEvent e in _stateMachine!.Watches.StreamAsync(prefix, afterRevision, nameof(RaftClusterStore), catchingUp: null, cancellationToken).ConfigureAwait(false))
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            (List<StoreEvent> backlog, WatchHub.Watcher watcher) = hub.Subscribe(prefix, resumeAfter);
-            try
-            {
-                foreach (StoreEvent e in backlog)
-                {
-                    yield return e;
-                    resumeAfter = e.Entry.ModRevision;
-                }
-
-                ChannelReader<StoreEvent> reader = watcher.Channel.Reader;
-                while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    while (reader.TryRead(out StoreEvent? e))
-                    {
-                        yield return e;
-                        resumeAfter = e.Entry.ModRevision;
-                    }
-                }
-            }
-            finally
-            {
-                hub.Unsubscribe(watcher);
-            }
-
-            if (!watcher.Overflowed)
-            {
-                throw new ObjectDisposedException(nameof(RaftClusterStore), "The store was disposed while the watch was running.");
-            }
-
-            resumeAfter = Math.Max(resumeAfter, watcher.ResumeAfter);
+            yield return e;
         }
     }
 

@@ -385,45 +385,8 @@ public sealed partial class FileClusterStore : IClusterStore, IAsyncDisposable
     private static InvalidOperationException Faulted(Exception fault) =>
         new("The store stopped accepting writes after a write to its log failed; reopen it to recover. See the inner exception.", fault);
 
-    private async IAsyncEnumerable<StoreEvent> WatchCoreAsync(string prefix, long afterRevision, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        long resumeAfter = afterRevision;
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            (List<StoreEvent> backlog, WatchHub.Watcher watcher) = _watchHub.Subscribe(prefix, resumeAfter);
-            try
-            {
-                foreach (StoreEvent e in backlog)
-                {
-                    yield return e;
-                    resumeAfter = e.Entry.ModRevision;
-                }
-
-                ChannelReader<StoreEvent> reader = watcher.Channel.Reader;
-                while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    while (reader.TryRead(out StoreEvent? e))
-                    {
-                        yield return e;
-                        resumeAfter = e.Entry.ModRevision;
-                    }
-                }
-            }
-            finally
-            {
-                _watchHub.Unsubscribe(watcher);
-            }
-
-            if (!watcher.Overflowed)
-            {
-                throw new ObjectDisposedException(nameof(FileClusterStore), "The store was disposed while the watch was running.");
-            }
-
-            resumeAfter = Math.Max(resumeAfter, watcher.ResumeAfter);
-            Log.WatcherCatchingUp(_logger, prefix, resumeAfter);
-        }
-    }
+    private IAsyncEnumerable<StoreEvent> WatchCoreAsync(string prefix, long afterRevision, CancellationToken cancellationToken) =>
+        _watchHub.StreamAsync(prefix, afterRevision, nameof(FileClusterStore), resumeAfter => Log.WatcherCatchingUp(_logger, prefix, resumeAfter), cancellationToken);
 
     private long LoadSnapshot(ImmutableSortedDictionary<string, StoreEntry>.Builder entries)
     {

@@ -107,6 +107,57 @@ internal sealed class WatchHub
         }
     }
 
+    /// <summary>
+    /// Streams the changes under <paramref name="prefix"/> after <paramref name="afterRevision"/>: the history first,
+    /// then live changes. A watcher that falls behind is detached by the writer; this resubscribes from where it got to
+    /// (calling <paramref name="catchingUp"/> with that revision) so the caller sees no gap. Ends with
+    /// <see cref="ObjectDisposedException"/> naming <paramref name="storeName"/> when the hub is closed.
+    /// </summary>
+    public async IAsyncEnumerable<StoreEvent> StreamAsync(
+        string prefix,
+        long afterRevision,
+        string storeName,
+        Action<long>? catchingUp,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        long resumeAfter = afterRevision;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            (List<StoreEvent> backlog, Watcher watcher) = Subscribe(prefix, resumeAfter);
+            try
+            {
+                foreach (StoreEvent e in backlog)
+                {
+                    yield return e;
+                    resumeAfter = e.Entry.ModRevision;
+                }
+
+                ChannelReader<StoreEvent> reader = watcher.Channel.Reader;
+                while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    while (reader.TryRead(out StoreEvent? e))
+                    {
+                        yield return e;
+                        resumeAfter = e.Entry.ModRevision;
+                    }
+                }
+            }
+            finally
+            {
+                Unsubscribe(watcher);
+            }
+
+            if (!watcher.Overflowed)
+            {
+                throw new ObjectDisposedException(storeName, "The store was disposed while the watch was running.");
+            }
+
+            resumeAfter = Math.Max(resumeAfter, watcher.ResumeAfter);
+            catchingUp?.Invoke(resumeAfter);
+        }
+    }
+
     public void Unsubscribe(Watcher watcher)
     {
         lock (_lock)
