@@ -16,11 +16,7 @@ public sealed class RegistryTests : IAsyncLifetime
     {
         const string binary = "/usr/bin/docker-registry";
         Assert.True(File.Exists(binary), "docker-registry is missing: run scripts/install-deps.sh");
-        using (var listener = new TcpListener(IPAddress.Loopback, 0))
-        {
-            listener.Start();
-            _port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
+        _port = WarpGrid.Testing.LoopbackPorts.Next();
 
         var config = Path.Combine(_dir.Path, "config.yml");
         await File.WriteAllTextAsync(config, $"""
@@ -107,12 +103,7 @@ public sealed class RegistryTests : IAsyncLifetime
         var missing = await Warp.RunAsync("pull", $"127.0.0.1:{_port}/demo/nothing:1.0", "--out", Path.Combine(_dir.Path, "x.wasm"));
         Assert.True(missing.ExitCode == 5, missing.ToString());
 
-        int closed;
-        using (var listener = new TcpListener(IPAddress.Loopback, 0))
-        {
-            listener.Start();
-            closed = ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
+        int closed = WarpGrid.Testing.LoopbackPorts.Next(); // reserved for this process, nothing listens there
 
         var unreachable = await Warp.RunAsync("pull", $"127.0.0.1:{closed}/demo/nothing:1.0", "--json");
         Assert.True(unreachable.ExitCode == 4, unreachable.ToString());

@@ -332,12 +332,7 @@ public sealed class ClusterChaosTests(ITestOutputHelper output)
             }
         }
 
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
+        private static int FreePort() => WarpGrid.Testing.LoopbackPorts.Next();
 
         public async ValueTask DisposeAsync()
         {

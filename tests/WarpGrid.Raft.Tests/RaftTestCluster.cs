@@ -102,12 +102,7 @@ internal sealed class RaftTestCluster : IAsyncDisposable
         }
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => WarpGrid.Testing.LoopbackPorts.Next();
 
     public async ValueTask DisposeAsync()
     {

@@ -157,12 +157,7 @@ public sealed class Warpd : IAsyncLifetime
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => WarpGrid.Testing.LoopbackPorts.Next();
 
     private void Kill()
     {

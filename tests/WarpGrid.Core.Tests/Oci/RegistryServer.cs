@@ -248,12 +248,7 @@ internal sealed class RegistryServer : IAsyncDisposable
         return path;
     }
 
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    internal static int FreePort() => WarpGrid.Testing.LoopbackPorts.Next();
 
     internal static string? FindOnPath(string name)
     {

@@ -311,23 +311,8 @@ internal sealed partial class WarpdProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Two distinct free loopback ports (bound to port 0, then released).</summary>
-    private static (int Api, int Ingress) FreePorts()
-    {
-        var first = new TcpListener(IPAddress.Loopback, 0);
-        var second = new TcpListener(IPAddress.Loopback, 0);
-        first.Start();
-        second.Start();
-        try
-        {
-            return (((IPEndPoint)first.LocalEndpoint).Port, ((IPEndPoint)second.LocalEndpoint).Port);
-        }
-        finally
-        {
-            first.Stop();
-            second.Stop();
-        }
-    }
+    /// <summary>Two distinct loopback ports reserved for this test process.</summary>
+    private static (int Api, int Ingress) FreePorts() => (WarpGrid.Testing.LoopbackPorts.Next(), WarpGrid.Testing.LoopbackPorts.Next());
 
     /// <summary>An HTTP client for loopback tests: no redirects, no proxy, a bounded timeout.</summary>
     public static HttpClient CreateClient(Uri baseAddress) =>
