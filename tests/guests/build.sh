@@ -20,6 +20,7 @@ build_c() { # build_c src.c out.wasm
 }
 
 build_c testbed.c testbed.wasm
+build_c logbed.c logbed.wasm
 
 # Deliberately not a wasm module (bad magic), for the "garbage bytes" tests.
 printf 'this is not a wasm module\n' > not-wasm.wasm

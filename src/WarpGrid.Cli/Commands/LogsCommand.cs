@@ -48,7 +48,7 @@ internal static class LogsCommand
         return command;
     }
 
-    /// <summary>One record as a line: time, instance (or <c>node</c>), message.</summary>
+    /// <summary>One record as a line: time, instance (or <c>node</c>), level and [context] for log-import records, message.</summary>
     internal static string Format(string line)
     {
         try
@@ -63,7 +63,9 @@ internal static class LogsCommand
                 ? at.ToUniversalTime().ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)
                 : "?";
             var source = (string?)record["instance"] ?? "node";
-            return $"{time} {source} {(string?)record["message"]}";
+            var level = (string?)record["level"] is { } l ? l.ToUpperInvariant() + " " : "";
+            var context = (string?)record["context"] is { } c ? "[" + c + "] " : "";
+            return $"{time} {source} {level}{context}{(string?)record["message"]}";
         }
         catch (JsonException)
         {

@@ -72,6 +72,7 @@ public sealed partial class DeploymentManager
             RequestTimeout = runtime.RequestTimeout,
             MemoryLimitBytes = runtime.Resources.MemoryLimitBytes,
             Environment = [.. manifest.Capabilities.Environment],
+            Logging = manifest.Capabilities.Logging,
             QueueLimit = Math.Max(64, runtime.MaxInstances * 16),
             QueueTimeout = runtime.RequestTimeout < TimeSpan.FromSeconds(10) ? runtime.RequestTimeout : TimeSpan.FromSeconds(10),
         };
@@ -202,7 +203,7 @@ public sealed partial class DeploymentManager
                 else
                 {
                     var compiled = _runtime.Modules.GetOrCompile(bytes);
-                    WasmNodeRuntime.ValidateWagiModule(compiled);
+                    WasmNodeRuntime.ValidateWagiModule(compiled, manifest.Capabilities.Logging);
                 }
             }
             catch (WasmValidationException ex)

@@ -12,6 +12,31 @@ public enum GuestLogStream
 
     /// <summary>The node about the deployment (probe failures, restarts, scaling).</summary>
     System,
+
+    /// <summary>The guest's log import (<c>wasi:logging/logging</c> <c>log</c>), with a level and a context.</summary>
+    Log,
+}
+
+/// <summary>The level of a record written through the log import (the <c>wasi:logging</c> <c>level</c> enum, in its order).</summary>
+public enum GuestLogLevel
+{
+    /// <summary>trace</summary>
+    Trace,
+
+    /// <summary>debug</summary>
+    Debug,
+
+    /// <summary>info</summary>
+    Info,
+
+    /// <summary>warn</summary>
+    Warn,
+
+    /// <summary>error</summary>
+    Error,
+
+    /// <summary>critical</summary>
+    Critical,
 }
 
 /// <summary>One structured log record of a deployment.</summary>
@@ -24,7 +49,14 @@ public enum GuestLogStream
 /// <param name="Message">The line, without its newline.</param>
 /// <param name="TraceId">The W3C trace id of the request being served, when tracing is on.</param>
 /// <param name="SpanId">The span id of the guest invocation, when tracing is on.</param>
-public sealed record GuestLogRecord(long Sequence, DateTimeOffset Timestamp, string Deployment, string Version, string? Instance, GuestLogStream Stream, string Message, string? TraceId, string? SpanId);
+public sealed record GuestLogRecord(long Sequence, DateTimeOffset Timestamp, string Deployment, string Version, string? Instance, GuestLogStream Stream, string Message, string? TraceId, string? SpanId)
+{
+    /// <summary>The level, for records of the log import (<see cref="GuestLogStream.Log"/>); null otherwise.</summary>
+    public GuestLogLevel? Level { get; init; }
+
+    /// <summary>The context the guest passed to the log import (often a logger or module name); null when empty or not a log-import record.</summary>
+    public string? Context { get; init; }
+}
 
 /// <summary>
 /// The node's guest logs: a bounded ring of the newest records per deployment (oldest dropped first) and live
@@ -49,7 +81,11 @@ public sealed class GuestLogHub
     public int Capacity { get; }
 
     /// <summary>Appends a record; trace ids come from the current activity (the guest span) when there is one.</summary>
-    public void Append(string deployment, string version, string? instance, GuestLogStream stream, string message)
+    public void Append(string deployment, string version, string? instance, GuestLogStream stream, string message) =>
+        Append(deployment, version, instance, stream, message, null, null);
+
+    /// <summary>Appends a record with a level and context (from the log import); trace ids as for <see cref="Append(string, string, string?, GuestLogStream, string)"/>.</summary>
+    public void Append(string deployment, string version, string? instance, GuestLogStream stream, string message, GuestLogLevel? level, string? context)
     {
         ArgumentNullException.ThrowIfNull(deployment);
         var activity = Activity.Current;
@@ -62,7 +98,11 @@ public sealed class GuestLogHub
             stream,
             message,
             activity?.TraceId.ToHexString(),
-            activity?.SpanId.ToHexString());
+            activity?.SpanId.ToHexString())
+        {
+            Level = level,
+            Context = string.IsNullOrEmpty(context) ? null : context,
+        };
         _rings.GetOrAdd(deployment, static (_, capacity) => new Ring(capacity), Capacity).Add(record);
     }
 

@@ -25,6 +25,7 @@ public sealed class WasmNodeRuntime : IDisposable
         Modules = new ModuleCache(Engine, _loggerFactory.CreateLogger<ModuleCache>());
         Linker = new Linker(Engine.Engine);
         WasiPreview1.Define(Linker);
+        GuestLogging.Define(Linker);
         Budget = new NodeInstanceBudget(options.MaxInstancesPerNode);
         Logs = new Observability.GuestLogHub(Math.Max(1, options.LogRecordsPerDeployment), TimeProvider);
     }
@@ -55,7 +56,13 @@ public sealed class WasmNodeRuntime : IDisposable
     /// <c>memory</c>, and imports nothing the host does not provide. Throws <see cref="WasmValidationException"/>
     /// listing every problem.
     /// </summary>
-    public static void ValidateWagiModule(CompiledModule module)
+    public static void ValidateWagiModule(CompiledModule module) => ValidateWagiModule(module, loggingGranted: true);
+
+    /// <summary>
+    /// As <see cref="ValidateWagiModule(CompiledModule)"/>; the log import (<see cref="GuestLogging"/>) is provided
+    /// only when <paramref name="loggingGranted"/> (<c>[capabilities] logging</c>).
+    /// </summary>
+    public static void ValidateWagiModule(CompiledModule module, bool loggingGranted)
     {
         ArgumentNullException.ThrowIfNull(module);
         var problems = new List<string>();
@@ -79,9 +86,27 @@ public sealed class WasmNodeRuntime : IDisposable
 
         foreach (var import in module.Module.Imports)
         {
+            if (GuestLogging.IsLogModule(import.ModuleName))
+            {
+                if (import is not FunctionImport log || import.Name != GuestLogging.FunctionName)
+                {
+                    problems.Add($"import {import.ModuleName}.{import.Name} is not provided by this node ({import.ModuleName} provides only the function {GuestLogging.FunctionName})");
+                }
+                else if (!log.Parameters.SequenceEqual(GuestLogging.Parameters) || log.Results.Count != 0)
+                {
+                    problems.Add($"import {import.ModuleName}.{import.Name} has signature ({string.Join(", ", log.Parameters)}) -> ({string.Join(", ", log.Results)}) but the log import is (level i32, context_ptr i32, context_len i32, message_ptr i32, message_len i32) -> ()");
+                }
+                else if (!loggingGranted)
+                {
+                    problems.Add($"import {import.ModuleName}.{import.Name} needs the logging capability, which this manifest denies ([capabilities] logging = false): grant it or remove the import");
+                }
+
+                continue;
+            }
+
             if (import.ModuleName != WasiPreview1.ModuleName)
             {
-                problems.Add($"import {import.ModuleName}.{import.Name} is not provided by this node (only {WasiPreview1.ModuleName} functions are)");
+                problems.Add($"import {import.ModuleName}.{import.Name} is not provided by this node (only {WasiPreview1.ModuleName} functions and the log import {GuestLogging.WasiLoggingVersioned}.{GuestLogging.FunctionName} are)");
                 continue;
             }
 
@@ -114,7 +139,7 @@ public sealed class WasmNodeRuntime : IDisposable
                 $"memory_limit {settings.MemoryLimitBytes} bytes is above this node's maximum of {Options.MaxMemoryPerInstanceBytes} bytes (WarpGrid:Runtime:MaxMemoryPerInstanceBytes)");
         }
 
-        ValidateWagiModule(module);
+        ValidateWagiModule(module, settings.Logging);
         var pool = new InstancePool(this, settings, module, _loggerFactory.CreateLogger<InstancePool>(), _loggerFactory.CreateLogger("WarpGrid.Guest"));
         try
         {

@@ -659,6 +659,7 @@ public sealed partial class InstancePool : IAsyncDisposable
         CgiResponse? response = null;
         context.Begin(request.Body, _runtime.Options.MaxResponseBytes);
         context.LogSink = _logSink;
+        context.RecordSink = Settings.Logging ? _recordSink : null;
         context.LogState = slot;
         request.ApplyTo(context, Settings.Environment);
         context.AddEnvironment("WARPGRID_INSTANCE_ID", slot.Id);
@@ -712,6 +713,11 @@ public sealed partial class InstancePool : IAsyncDisposable
 
     private InvocationFault? Classify(WasmtimeException exception, GuestContext context)
     {
+        if (exception.InnerException is GuestTrapException hostTrap)
+        {
+            return new InvocationFault(InvocationOutcome.Trap, "the guest trapped: " + hostTrap.Message);
+        }
+
         if (exception.InnerException is GuestExitException || context.ExitCode is not null)
         {
             var code = context.ExitCode ?? ((GuestExitException)exception.InnerException!).ExitCode;
@@ -916,6 +922,32 @@ public sealed partial class InstancePool : IAsyncDisposable
         }
     };
 
+    private readonly GuestRecordSink _recordSink = static (state, level, context, message) =>
+    {
+        var slot = (Slot)state!;
+        var pool = slot.Pool;
+        var text = Encoding.UTF8.GetString(message);
+        var contextText = context.IsEmpty ? null : Encoding.UTF8.GetString(context);
+        var guestLevel = (GuestLogLevel)level;
+        pool._runtime.Logs.Append(pool.Settings.Deployment, pool.Settings.Version, slot.Id, GuestLogStream.Log, text, guestLevel, contextText);
+        var logLevel = ToLogLevel(guestLevel);
+        if (pool._guestLogger.IsEnabled(logLevel))
+        {
+            Log.GuestRecord(pool._guestLogger, logLevel, pool.Settings.Deployment, pool.Settings.Version, slot.Id, contextText ?? "", text);
+        }
+    };
+
+    /// <summary>Maps a wasi:logging level to the .NET log level the node's own log uses for it.</summary>
+    internal static LogLevel ToLogLevel(GuestLogLevel level) => level switch
+    {
+        GuestLogLevel.Trace => LogLevel.Trace,
+        GuestLogLevel.Debug => LogLevel.Debug,
+        GuestLogLevel.Info => LogLevel.Information,
+        GuestLogLevel.Warn => LogLevel.Warning,
+        GuestLogLevel.Error => LogLevel.Error,
+        _ => LogLevel.Critical,
+    };
+
     private static InvocationResult Fail(InvocationOutcome outcome, string message) => new(null, new InvocationFault(outcome, message), null, false);
 
     private void SignalDrainedIfIdle()
@@ -1064,5 +1096,8 @@ public sealed partial class InstancePool : IAsyncDisposable
 
         [LoggerMessage(EventId = 23, Level = LogLevel.Information, Message = "{Deployment}@{Version} {Instance}: {Line}")]
         public static partial void GuestOutput(ILogger logger, string deployment, string version, string instance, string line);
+
+        [LoggerMessage(EventId = 24, Message = "{Deployment}@{Version} {Instance} [{Context}]: {Line}")]
+        public static partial void GuestRecord(ILogger logger, LogLevel level, string deployment, string version, string instance, string context, string line);
     }
 }

@@ -24,6 +24,9 @@ public sealed record PoolSettings
     /// <summary>Environment variables given to every invocation before the request's own.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Environment { get; init; } = [];
 
+    /// <summary>Whether the guest may use the log import (<c>[capabilities] logging</c>); default true.</summary>
+    public bool Logging { get; init; } = true;
+
     /// <summary>Requests that may wait for a free instance when all are busy; past it requests get 503.</summary>
     public int QueueLimit { get; init; } = 256;
 

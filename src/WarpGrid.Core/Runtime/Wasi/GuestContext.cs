@@ -29,6 +29,8 @@ public sealed class GuestContext
     private byte[] _stderr = new byte[256];
     private int _stderrLength;
     private int _stderrDropped;
+    private int _recordBytes;
+    private int _recordsDropped;
 
     /// <summary>The exported linear memory named <c>memory</c>, set after instantiation.</summary>
     public Memory? Memory { get; set; }
@@ -51,7 +53,13 @@ public sealed class GuestContext
     /// <summary>Where complete stderr lines go.</summary>
     public GuestLogSink? LogSink { get; set; }
 
-    /// <summary>State passed to <see cref="LogSink"/>.</summary>
+    /// <summary>
+    /// Where records written through the log import go (<see cref="GuestLogging"/>); null when the deployment is not
+    /// granted <c>[capabilities] logging</c> (a call then traps).
+    /// </summary>
+    public GuestRecordSink? RecordSink { get; set; }
+
+    /// <summary>State passed to <see cref="LogSink"/> and <see cref="RecordSink"/>.</summary>
     public object? LogState { get; set; }
 
     /// <summary>When the current run must end, as a <see cref="System.Diagnostics.Stopwatch"/> timestamp; host calls never block past it.</summary>
@@ -76,6 +84,8 @@ public sealed class GuestContext
         ExitCode = null;
         _stderrLength = 0;
         _stderrDropped = 0;
+        _recordBytes = 0;
+        _recordsDropped = 0;
         Stdout.Reset(maxStdout);
         _envCount = 0;
         _envLength = 0;
@@ -124,6 +134,34 @@ public sealed class GuestContext
         }
     }
 
+    /// <summary>
+    /// Passes one log-import record to <see cref="RecordSink"/>: a message is cut at
+    /// <see cref="GuestLogging.MaxRecordBytes"/>, a context at 256 bytes, and records past <see cref="MaxStderrBytes"/>
+    /// bytes in one request are dropped (and counted in a note at the end).
+    /// </summary>
+    internal void WriteRecord(int level, ReadOnlySpan<byte> context, ReadOnlySpan<byte> message)
+    {
+        if (context.Length > 256)
+        {
+            context = context[..256];
+        }
+
+        if (message.Length > GuestLogging.MaxRecordBytes)
+        {
+            message = message[..GuestLogging.MaxRecordBytes];
+        }
+
+        var size = context.Length + message.Length;
+        if (_recordBytes + size > MaxStderrBytes)
+        {
+            _recordsDropped++;
+            return;
+        }
+
+        _recordBytes += size;
+        RecordSink?.Invoke(LogState, level, context, message);
+    }
+
     /// <summary>Emits any partial stderr line and a note about dropped bytes. Call when the run ends.</summary>
     public void End()
     {
@@ -137,6 +175,13 @@ public sealed class GuestContext
             var note = Encoding.UTF8.GetBytes("[warpgrid: " + _stderrDropped + " bytes of stderr dropped, limit " + MaxStderrBytes + " per request]");
             LogSink?.Invoke(LogState, note);
             _stderrDropped = 0;
+        }
+
+        if (_recordsDropped > 0)
+        {
+            var note = Encoding.UTF8.GetBytes("[warpgrid: " + _recordsDropped + " log records dropped, limit " + MaxStderrBytes + " bytes of log records per request]");
+            LogSink?.Invoke(LogState, note);
+            _recordsDropped = 0;
         }
 
         Stdin = default;

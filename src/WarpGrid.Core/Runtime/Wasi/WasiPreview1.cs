@@ -301,13 +301,13 @@ public static class WasiPreview1
 
     private static int StdioOr(int fd, int errno) => fd is >= 0 and <= 2 ? errno : Ebadf;
 
-    private static GuestContext Ctx(Caller caller) =>
+    internal static GuestContext Ctx(Caller caller) =>
         caller.GetData() as GuestContext ?? throw new InvalidOperationException("The store has no WarpGrid guest context.");
 
-    private static Memory Mem(Caller caller, GuestContext ctx) =>
+    internal static Memory Mem(Caller caller, GuestContext ctx) =>
         ctx.Memory ?? caller.GetMemory("memory") ?? throw new InvalidOperationException("The module exports no memory named 'memory'.");
 
-    private static unsafe bool TrySpan(Memory memory, int address, int length, out Span<byte> span)
+    internal static unsafe bool TrySpan(Memory memory, int address, int length, out Span<byte> span)
     {
         var start = (ulong)(uint)address;
         var size = (ulong)memory.GetLength();
