@@ -9,33 +9,70 @@ using WarpGrid.Core.Storage;
 namespace WarpGrid.Raft;
 
 /// <summary>
-/// The replicated state: keys with their revisions, kept in an immutable sorted index (lock-free reads, ordered
-/// prefix lists) and snapshotted to a checksummed file every <c>SnapshotInterval</c> log entries. The snapshot file
-/// name carries the Raft index it covers; on start the newest snapshot is loaded and the WAL replays the entries after it.
+/// The replicated state. Keys, values and revisions live in FASTER (<see cref="FasterStateStore"/>); an immutable
+/// sorted set of the keys (keys only) stays in memory for ordered prefix lists, since FASTER's hash index is unordered,
+/// and is rebuilt from FASTER on recovery. Every <c>SnapshotInterval</c> log entries the applier takes a FASTER
+/// checkpoint whose commit cookie carries the Raft index and the store revision, then DotNext writes a snapshot file
+/// produced by iterating FASTER (sent to followers that are too far behind; entries before it are dropped from the WAL).
+/// On start the newest FASTER checkpoint is recovered and the WAL replays the entries after the cookie's index; when
+/// the checkpoint is unusable, the newest snapshot file is loaded into FASTER instead and the WAL replays after it.
 /// </summary>
 internal sealed partial class KvStateMachine : SimpleStateMachine
 {
     private const uint SnapshotMagic = 0x53524757; // "WGRS"
     private const uint SnapshotFormatVersion = 1;
+    private const int ReadChunk = 256;
 
     private readonly int _snapshotInterval;
     private readonly ILogger _logger;
     private readonly WatchHub _watchHub;
-    private volatile KvState _state = KvState.Empty;
+    private readonly FasterStateStore _faster;
+    private readonly SemaphoreSlim _applyGate = new(1, 1);
+    private volatile ImmutableSortedSet<string> _keys;
     private volatile TaskCompletionSource _applied = NewSignal();
-    private KvState? _persisting;
+    private long _revision;
+    private long _sequence; // odd while the applier changes the state (lists retry or take the gate)
+    private long _stateIndex; // the Raft index the FASTER state reflects (applier only)
     private int _entriesSinceSnapshot;
     private long _lastAppliedIndex;
+    private bool _started; // set after RecoverAsync: later restores are snapshot installs from the leader
 
-    public KvStateMachine(DirectoryInfo location, int snapshotInterval, int watchHistoryCapacity, ILogger logger)
+    public KvStateMachine(DirectoryInfo location, string fasterDirectory, int snapshotInterval, int watchHistoryCapacity, ILogger logger)
         : base(location)
     {
         _snapshotInterval = snapshotInterval;
         _logger = logger;
         _watchHub = new WatchHub(watchHistoryCapacity, 64L * 1024 * 1024, 1024, 0);
+        _faster = FasterStateStore.Open(fasterDirectory, logger);
+        List<(string Key, StoredValue Value)> all = _faster.ReadAll();
+        _keys = ImmutableSortedSet.CreateRange(StringComparer.Ordinal, all.Select(p => p.Key));
+        _revision = _faster.Recovered.Revision;
+        _stateIndex = _faster.Recovered.RaftIndex;
+        _watchHub.Reset(_revision);
+        if (_stateIndex > 0)
+        {
+            Log.CheckpointRecovered(_logger, fasterDirectory, _stateIndex, _revision, _keys.Count);
+        }
     }
 
-    public KvState State => _state;
+    /// <summary>
+    /// Completes recovery before the WAL is opened: the FASTER checkpoint was recovered by the constructor; this loads the
+    /// newest snapshot file instead when it is ahead of that checkpoint. The WAL then replays the entries after it.
+    /// </summary>
+    public async ValueTask RecoverAsync(CancellationToken cancellationToken)
+    {
+        await RestoreAsync(cancellationToken).ConfigureAwait(false);
+        _started = true;
+    }
+
+    /// <summary>The applied store revision.</summary>
+    public long Revision => Volatile.Read(ref _revision);
+
+    /// <summary>How many keys the state holds.</summary>
+    public int Count => _keys.Count;
+
+    /// <summary>Why the FASTER state could not be recovered on start (it was rebuilt), or null.</summary>
+    public string? RecoveryProblem => _faster.RecoveryProblem;
 
     public WatchHub Watches => _watchHub;
 
@@ -47,7 +84,7 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
         while (true)
         {
             TaskCompletionSource signal = _applied;
-            if (_state.Revision >= revision)
+            if (Revision >= revision)
             {
                 return;
             }
@@ -56,132 +93,327 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
         }
     }
 
-    protected override ValueTask<bool> ApplyAsync(LogEntry entry, CancellationToken token)
+    /// <summary>Reads one key from FASTER (any thread).</summary>
+    public async ValueTask<StoreEntry?> GetAsync(string key)
     {
-        Volatile.Write(ref _lastAppliedIndex, entry.Index);
+        StoredValue? value = await _faster.ReadAsync(key).ConfigureAwait(false);
+        return value is null ? null : new StoreEntry(key, value.Value, value.ModRevision, value.CreateRevision);
+    }
+
+    /// <summary>
+    /// The keys under <paramref name="prefix"/> in order, with their values, as of one applied state: an optimistic
+    /// read that retries when the applier changed the state meanwhile, then takes the applier's gate.
+    /// </summary>
+    public async ValueTask<IReadOnlyList<StoreEntry>> ListAsync(string prefix, CancellationToken cancellationToken)
+    {
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            long before = Volatile.Read(ref _sequence);
+            if ((before & 1) == 0)
+            {
+                List<StoreEntry> entries = await ListCoreAsync(prefix).ConfigureAwait(false);
+                if (Volatile.Read(ref _sequence) == before)
+                {
+                    return entries;
+                }
+            }
+
+            await Task.Yield();
+        }
+
+        await _applyGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await ListCoreAsync(prefix).ConfigureAwait(false);
+        }
+        finally
+        {
+            _applyGate.Release();
+        }
+    }
+
+    private async Task<List<StoreEntry>> ListCoreAsync(string prefix)
+    {
+        ImmutableSortedSet<string> keys = _keys;
+        var names = new List<string>();
+        int start = prefix.Length == 0 ? 0 : keys.IndexOf(prefix);
+        if (start < 0)
+        {
+            start = ~start;
+        }
+
+        for (int i = start; i < keys.Count; i++)
+        {
+            string key = keys[i];
+            if (!key.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                break;
+            }
+
+            names.Add(key);
+        }
+
+        var result = new List<StoreEntry>(names.Count);
+        StoredValue?[] values = await _faster.ReadManyAsync(names).ConfigureAwait(false);
+        for (int i = 0; i < names.Count; i++)
+        {
+            if (values[i] is { } value)
+            {
+                result.Add(new StoreEntry(names[i], value.Value, value.ModRevision, value.CreateRevision));
+            }
+        }
+
+        return result;
+    }
+
+    protected override async ValueTask<bool> ApplyAsync(LogEntry entry, CancellationToken token)
+    {
+        if (entry.Index <= _stateIndex)
+        {
+            // Already in the recovered FASTER checkpoint (the WAL replays from the last snapshot file, which may be older).
+            Volatile.Write(ref _lastAppliedIndex, entry.Index);
+            Signal();
+            return false;
+        }
+
         if (!entry.IsConfiguration && entry.TryGetPayload(out ReadOnlySequence<byte> payload) && payload.Length > 0)
         {
             List<KvOp> ops = KvCommand.Decode(payload);
-            KvResult[] results = Apply(ops);
+            KvResult[] results = await ApplyAsync(ops, token).ConfigureAwait(false);
             (entry.Context as AppliedBatch)?.SetResults(results);
         }
 
+        _stateIndex = entry.Index;
+        Volatile.Write(ref _lastAppliedIndex, entry.Index);
         Signal();
         if (++_entriesSinceSnapshot >= _snapshotInterval)
         {
             _entriesSinceSnapshot = 0;
-            _persisting = _state;
-            return ValueTask.FromResult(true);
+
+            // FASTER first (its cookie names this index), then DotNext writes the snapshot file from FASTER (PersistAsync),
+            // so the newest snapshot file is never ahead of the newest FASTER checkpoint.
+            await _faster.CheckpointAsync(new CheckpointCookie(entry.Index, Revision), token).ConfigureAwait(false);
+            Log.CheckpointTaken(_logger, entry.Index, Revision);
+            return true;
         }
 
-        return ValueTask.FromResult(false);
+        return false;
     }
 
-    private KvResult[] Apply(List<KvOp> ops)
+    private async ValueTask<KvResult[]> ApplyAsync(List<KvOp> ops, CancellationToken token)
     {
-        KvState state = _state;
-        ImmutableSortedDictionary<string, StoreEntry>.Builder entries = state.Entries.ToBuilder();
-        long revision = state.Revision;
-        var results = new KvResult[ops.Count];
-        var events = new List<StoreEvent>(ops.Count);
-        for (int i = 0; i < ops.Count; i++)
+        await _applyGate.WaitAsync(token).ConfigureAwait(false);
+        Interlocked.Increment(ref _sequence);
+        try
         {
-            KvOp op = ops[i];
-            entries.TryGetValue(op.Key, out StoreEntry? current);
-            long actual = current?.ModRevision ?? 0;
-            if (op.ExpectedModRevision is long expected && expected != actual)
+            long revision = _revision;
+            ImmutableSortedSet<string>.Builder? keys = null;
+            var results = new KvResult[ops.Count];
+            var events = new List<StoreEvent>(ops.Count);
+            for (int i = 0; i < ops.Count; i++)
             {
-                results[i] = new KvResult(KvOutcome.Conflict, actual);
-                continue;
-            }
-
-            if (op.Kind == KvOpKind.Delete)
-            {
-                if (current is null)
+                KvOp op = ops[i];
+                StoredValue? current = await _faster.ReadForApplyAsync(op.Key).ConfigureAwait(false);
+                long actual = current?.ModRevision ?? 0;
+                if (op.ExpectedModRevision is long expected && expected != actual)
                 {
-                    results[i] = new KvResult(KvOutcome.Done, 0);
+                    results[i] = new KvResult(KvOutcome.Conflict, actual);
                     continue;
                 }
 
-                revision++;
-                entries.Remove(op.Key);
-                events.Add(new StoreEvent(StoreEventKind.Delete, new StoreEntry(op.Key, ReadOnlyMemory<byte>.Empty, revision, 0)));
+                if (op.Kind == KvOpKind.Delete)
+                {
+                    if (current is null)
+                    {
+                        results[i] = new KvResult(KvOutcome.Done, 0);
+                        continue;
+                    }
+
+                    revision++;
+                    _faster.Delete(op.Key);
+                    (keys ??= _keys.ToBuilder()).Remove(op.Key);
+                    events.Add(new StoreEvent(StoreEventKind.Delete, new StoreEntry(op.Key, ReadOnlyMemory<byte>.Empty, revision, 0)));
+                }
+                else
+                {
+                    revision++;
+                    var value = new StoredValue(op.Value, revision, current?.CreateRevision ?? revision);
+                    _faster.Upsert(op.Key, value);
+                    if (current is null)
+                    {
+                        (keys ??= _keys.ToBuilder()).Add(op.Key);
+                    }
+
+                    events.Add(new StoreEvent(StoreEventKind.Put, new StoreEntry(op.Key, value.Value, value.ModRevision, value.CreateRevision)));
+                }
+
+                results[i] = new KvResult(KvOutcome.Done, revision);
             }
-            else
+
+            if (keys is not null)
             {
-                revision++;
-                var entry = new StoreEntry(op.Key, op.Value, revision, current?.CreateRevision ?? revision);
-                entries[op.Key] = entry;
-                events.Add(new StoreEvent(StoreEventKind.Put, entry));
+                _keys = keys.ToImmutable();
             }
 
-            results[i] = new KvResult(KvOutcome.Done, revision);
-        }
+            if (events.Count > 0)
+            {
+                Volatile.Write(ref _revision, revision);
+                _watchHub.Publish(events);
+            }
 
-        if (events.Count > 0)
+            return results;
+        }
+        finally
         {
-            _state = new KvState(entries.ToImmutable(), revision);
-            _watchHub.Publish(events);
+            Interlocked.Increment(ref _sequence);
+            _applyGate.Release();
         }
-
-        return results;
     }
 
     private void Signal() => Interlocked.Exchange(ref _applied, NewSignal()).TrySetResult();
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Writes the snapshot file DotNext keeps and sends to lagging followers, by iterating the FASTER state.</summary>
+    /// <remarks>DotNext runs this before the next entry is applied, so the state does not change meanwhile.</remarks>
     protected override async ValueTask PersistAsync(IAsyncBinaryWriter writer, CancellationToken token)
     {
-        KvState state = _persisting ?? _state;
-        _persisting = null;
+        ImmutableSortedSet<string> keys = _keys;
+        long revision = Revision;
         var buffer = new ArrayBufferWriter<byte>(64 * 1024);
         uint crc = Crc32C.Initial;
         Span<byte> header = buffer.GetSpan(24);
         BinaryPrimitives.WriteUInt32LittleEndian(header, SnapshotMagic);
         BinaryPrimitives.WriteUInt32LittleEndian(header[4..], SnapshotFormatVersion);
-        BinaryPrimitives.WriteInt64LittleEndian(header[8..], state.Revision);
-        BinaryPrimitives.WriteInt64LittleEndian(header[16..], state.Entries.Count);
+        BinaryPrimitives.WriteInt64LittleEndian(header[8..], revision);
+        BinaryPrimitives.WriteInt64LittleEndian(header[16..], keys.Count);
         buffer.Advance(24);
-        foreach (StoreEntry entry in state.Entries.Values)
+        var chunk = new List<string>(ReadChunk);
+        int written = 0;
+        foreach (string key in keys)
         {
-            int keyBytes = StoreFileFormat.StrictUtf8.GetByteCount(entry.Key);
-            Span<byte> span = buffer.GetSpan(4 + keyBytes + 4 + entry.Value.Length + 16);
-            BinaryPrimitives.WriteInt32LittleEndian(span, keyBytes);
-            StoreFileFormat.StrictUtf8.GetBytes(entry.Key, span[4..]);
-            int offset = 4 + keyBytes;
-            BinaryPrimitives.WriteInt32LittleEndian(span[offset..], entry.Value.Length);
-            entry.Value.Span.CopyTo(span[(offset + 4)..]);
-            offset += 4 + entry.Value.Length;
-            BinaryPrimitives.WriteInt64LittleEndian(span[offset..], entry.ModRevision);
-            BinaryPrimitives.WriteInt64LittleEndian(span[(offset + 8)..], entry.CreateRevision);
-            buffer.Advance(offset + 16);
-            if (buffer.WrittenCount >= 1024 * 1024)
+            chunk.Add(key);
+            if (chunk.Count == ReadChunk)
             {
-                crc = Crc32C.Update(crc, buffer.WrittenSpan);
-                await writer.Invoke(buffer.WrittenMemory, token).ConfigureAwait(false);
-                buffer.ResetWrittenCount();
+                written += await WriteChunkAsync().ConfigureAwait(false);
             }
+        }
+
+        written += await WriteChunkAsync().ConfigureAwait(false);
+        if (written != keys.Count)
+        {
+            throw new InvalidOperationException($"The FASTER state changed while the snapshot at revision {revision} was written ({written} of {keys.Count} keys).");
         }
 
         crc = Crc32C.Update(crc, buffer.WrittenSpan);
         BinaryPrimitives.WriteUInt32LittleEndian(buffer.GetSpan(4), Crc32C.Finish(crc));
         buffer.Advance(4);
         await writer.Invoke(buffer.WrittenMemory, token).ConfigureAwait(false);
-        Log.SnapshotWritten(_logger, state.Revision, state.Entries.Count);
+        Log.SnapshotWritten(_logger, revision, keys.Count);
+
+        async ValueTask<int> WriteChunkAsync()
+        {
+            StoredValue?[] values = await _faster.ReadManyAsync(chunk).ConfigureAwait(false);
+            int count = 0;
+            for (int i = 0; i < chunk.Count; i++)
+            {
+                if (values[i] is not { } value)
+                {
+                    continue;
+                }
+
+                count++;
+                string key = chunk[i];
+                int keyBytes = StoreFileFormat.StrictUtf8.GetByteCount(key);
+                Span<byte> span = buffer.GetSpan(4 + keyBytes + 4 + value.Value.Length + 16);
+                BinaryPrimitives.WriteInt32LittleEndian(span, keyBytes);
+                StoreFileFormat.StrictUtf8.GetBytes(key, span[4..]);
+                int offset = 4 + keyBytes;
+                BinaryPrimitives.WriteInt32LittleEndian(span[offset..], value.Value.Length);
+                value.Value.CopyTo(span[(offset + 4)..]);
+                offset += 4 + value.Value.Length;
+                BinaryPrimitives.WriteInt64LittleEndian(span[offset..], value.ModRevision);
+                BinaryPrimitives.WriteInt64LittleEndian(span[(offset + 8)..], value.CreateRevision);
+                buffer.Advance(offset + 16);
+                if (buffer.WrittenCount >= 1024 * 1024)
+                {
+                    crc = Crc32C.Update(crc, buffer.WrittenSpan);
+                    await writer.Invoke(buffer.WrittenMemory, token).ConfigureAwait(false);
+                    buffer.ResetWrittenCount();
+                }
+            }
+
+            chunk.Clear();
+            return count;
+        }
     }
 
+    /// <summary>
+    /// Loads a snapshot file into FASTER: on start when the FASTER checkpoint is older than the newest snapshot file (or
+    /// unusable), and when the leader installs a snapshot on this follower. Skipped when FASTER already covers it.
+    /// </summary>
     protected override async ValueTask RestoreAsync(FileInfo snapshotFile, CancellationToken token)
     {
+        long snapshotIndex = ParseSnapshotIndex(snapshotFile);
+        if (snapshotIndex <= _stateIndex)
+        {
+            Log.SnapshotNotNeeded(_logger, snapshotFile.Name, _stateIndex);
+            return;
+        }
+
+        if (!_started)
+        {
+            // On start the newest snapshot file is ahead of FASTER: its checkpoint is missing, older or was unusable.
+            Log.CheckpointBehindSnapshot(_logger, snapshotFile.FullName, _stateIndex, _faster.RecoveryProblem ?? $"no FASTER checkpoint in '{_faster.Directory}' covers Raft index {snapshotIndex}");
+        }
+
         byte[] bytes = await File.ReadAllBytesAsync(snapshotFile.FullName, token).ConfigureAwait(false);
-        KvState state = Decode(bytes, snapshotFile.FullName);
-        _state = state;
-        _watchHub.Reset(state.Revision);
+        (List<StoreEntry> entries, long revision) = Decode(bytes, snapshotFile.FullName);
+        await _applyGate.WaitAsync(token).ConfigureAwait(false);
+        Interlocked.Increment(ref _sequence);
+        try
+        {
+            var keep = new HashSet<string>(entries.Count, StringComparer.Ordinal);
+            foreach (StoreEntry entry in entries)
+            {
+                keep.Add(entry.Key);
+                _faster.Upsert(entry.Key, new StoredValue(entry.Value.ToArray(), entry.ModRevision, entry.CreateRevision));
+            }
+
+            foreach (string key in _keys)
+            {
+                if (!keep.Contains(key))
+                {
+                    _faster.Delete(key);
+                }
+            }
+
+            _keys = ImmutableSortedSet.CreateRange(StringComparer.Ordinal, keep);
+            Volatile.Write(ref _revision, revision);
+            _stateIndex = snapshotIndex;
+            _watchHub.Reset(revision);
+        }
+        finally
+        {
+            Interlocked.Increment(ref _sequence);
+            _applyGate.Release();
+        }
+
+        await _faster.CheckpointAsync(new CheckpointCookie(snapshotIndex, revision), token).ConfigureAwait(false);
         Signal();
-        Log.SnapshotRestored(_logger, snapshotFile.Name, state.Revision, state.Entries.Count);
+        Log.SnapshotRestored(_logger, snapshotFile.Name, revision, entries.Count);
     }
 
-    private static KvState Decode(byte[] bytes, string path)
+    private static long ParseSnapshotIndex(FileInfo file)
+    {
+        // DotNext names snapshot files "{index}-{term}".
+        int dash = file.Name.IndexOf('-', StringComparison.Ordinal);
+        return dash > 0 && long.TryParse(file.Name.AsSpan(0, dash), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long index)
+            ? index
+            : throw new StoreCorruptedException(file.FullName, 0, "the snapshot file name is not '{index}-{term}'");
+    }
+
+    private static (List<StoreEntry> Entries, long Revision) Decode(byte[] bytes, string path)
     {
         ReadOnlySpan<byte> span = bytes;
         if (span.Length < 28 || BinaryPrimitives.ReadUInt32LittleEndian(span) != SnapshotMagic)
@@ -203,7 +435,7 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
 
         long revision = BinaryPrimitives.ReadInt64LittleEndian(span[8..]);
         long count = BinaryPrimitives.ReadInt64LittleEndian(span[16..]);
-        var entries = ImmutableSortedDictionary.CreateBuilder<string, StoreEntry>(StringComparer.Ordinal);
+        var entries = new List<StoreEntry>((int)Math.Min(count, 1 << 20));
         int offset = 24;
         for (long i = 0; i < count; i++)
         {
@@ -216,16 +448,17 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
             long mod = BinaryPrimitives.ReadInt64LittleEndian(span[offset..]);
             long create = BinaryPrimitives.ReadInt64LittleEndian(span[(offset + 8)..]);
             offset += 16;
-            entries[key] = new StoreEntry(key, value, mod, create);
+            entries.Add(new StoreEntry(key, value, mod, create));
         }
 
-        return new KvState(entries.ToImmutable(), revision);
+        return (entries, revision);
     }
 
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync().ConfigureAwait(false);
         _watchHub.Close();
+        _faster.Dispose();
     }
 
     private static partial class Log
@@ -235,13 +468,19 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
 
         [LoggerMessage(EventId = 3201, Level = LogLevel.Information, Message = "Raft store state restored from snapshot {Snapshot}: revision {Revision}, {KeyCount} keys.")]
         public static partial void SnapshotRestored(ILogger logger, string snapshot, long revision, int keyCount);
-    }
-}
 
-/// <summary>An immutable view of the replicated keys at one revision.</summary>
-internal sealed record KvState(ImmutableSortedDictionary<string, StoreEntry> Entries, long Revision)
-{
-    public static readonly KvState Empty = new(ImmutableSortedDictionary.Create<string, StoreEntry>(StringComparer.Ordinal), 0);
+        [LoggerMessage(EventId = 3202, Level = LogLevel.Information, Message = "Raft store state recovered from the FASTER checkpoint in {Directory}: Raft index {Index}, revision {Revision}, {KeyCount} keys; the WAL replays the entries after it.")]
+        public static partial void CheckpointRecovered(ILogger logger, string directory, long index, long revision, int keyCount);
+
+        [LoggerMessage(EventId = 3203, Level = LogLevel.Debug, Message = "FASTER checkpoint taken at Raft index {Index}, revision {Revision}.")]
+        public static partial void CheckpointTaken(ILogger logger, long index, long revision);
+
+        [LoggerMessage(EventId = 3206, Level = LogLevel.Warning, Message = "Raft store state rebuilt from snapshot {Snapshot} (the FASTER state covered Raft index {Index}): {Cause}.")]
+        public static partial void CheckpointBehindSnapshot(ILogger logger, string snapshot, long index, string cause);
+
+        [LoggerMessage(EventId = 3204, Level = LogLevel.Debug, Message = "Raft snapshot {Snapshot} not loaded: the FASTER state already covers Raft index {Index}.")]
+        public static partial void SnapshotNotNeeded(ILogger logger, string snapshot, long index);
+    }
 }
 
 /// <summary>Passed as the log entry's context on the leader, so the state machine hands back each operation's outcome.</summary>

@@ -87,7 +87,7 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
     public string? Leader => _cluster?.Leader is { } leader ? RaftStoreOptions.Format(leader.EndPoint) : null;
 
     /// <inheritdoc />
-    public long Revision => _stateMachine?.State.Revision ?? 0;
+    public long Revision => _stateMachine?.Revision ?? 0;
 
     /// <summary>Raised (on a thread-pool thread) when this member observes a new leader, or none (null).</summary>
     public event Action<string?>? LeaderChanged;
@@ -127,8 +127,8 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
         Directory.CreateDirectory(root);
         string membersFile = Path.Combine(root, "members");
 
-        _stateMachine = new KvStateMachine(new DirectoryInfo(Path.Combine(root, "snapshots")), _options.SnapshotInterval, _options.WatchHistoryCapacity, _loggerFactory.CreateLogger<KvStateMachine>());
-        await _stateMachine.RestoreAsync(cancellationToken).ConfigureAwait(false);
+        _stateMachine = new KvStateMachine(new DirectoryInfo(Path.Combine(root, "snapshots")), Path.Combine(root, "faster"), _options.SnapshotInterval, _options.WatchHistoryCapacity, _loggerFactory.CreateLogger<KvStateMachine>());
+        await _stateMachine.RecoverAsync(cancellationToken).ConfigureAwait(false);
         _wal = new WriteAheadLog(
             new WriteAheadLog.Options
             {
@@ -226,7 +226,7 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
         _cluster.LeaderChanged += OnLeaderChanged;
         await _cluster.StartAsync(cancellationToken).ConfigureAwait(false);
         _batcher = Task.Run(BatcherLoopAsync);
-        Log.Started(_logger, LocalAddress, RaftStoreOptions.Format(_forwardServer.EndPoint), initial.Count, _stateMachine.State.Revision, standby);
+        Log.Started(_logger, LocalAddress, RaftStoreOptions.Format(_forwardServer.EndPoint), initial.Count, _stateMachine.Revision, standby);
     }
 
     private bool SameAsLocal(EndPoint endPoint) => RaftStoreOptions.Format(endPoint) == LocalAddress;
@@ -371,7 +371,7 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
     {
         FileClusterStore.ValidateKey(key);
         await ReadBarrierAsync(cancellationToken).ConfigureAwait(false);
-        return _stateMachine!.State.Entries.TryGetValue(key, out StoreEntry? entry) ? entry : null;
+        return await _stateMachine!.GetAsync(key).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -380,22 +380,7 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(prefix);
         await ReadBarrierAsync(cancellationToken).ConfigureAwait(false);
-        var result = new List<StoreEntry>();
-        bool inRange = false;
-        foreach (KeyValuePair<string, StoreEntry> pair in _stateMachine!.State.Entries)
-        {
-            if (pair.Key.StartsWith(prefix, StringComparison.Ordinal))
-            {
-                inRange = true;
-                result.Add(pair.Value);
-            }
-            else if (inRange)
-            {
-                break;
-            }
-        }
-
-        return result;
+        return await _stateMachine!.ListAsync(prefix, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

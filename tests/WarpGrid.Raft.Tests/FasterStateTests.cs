@@ -1,0 +1,177 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using WarpGrid.Core.Storage;
+using WarpGrid.Core.Tests.Storage;
+using static WarpGrid.Core.Tests.Storage.StorageTestHelpers;
+
+namespace WarpGrid.Raft.Tests;
+
+/// <summary>
+/// The state machine's data lives in FASTER: checkpoints carry the Raft index, recovery replays the WAL after it, and an
+/// unusable checkpoint is reported and rebuilt from the snapshot file and the WAL, never silently dropped.
+/// </summary>
+public sealed class FasterStateTests : IDisposable
+{
+    private const int Interval = 16;
+    private const int Keys = 100; // 100 puts: 6 checkpoints (at most 16 entries after the last one), replayed from the WAL
+    private readonly TempDirectory _root = new();
+    private readonly string _address = $"127.0.0.1:{RaftTestCluster.FreePort()}";
+
+    private string Data => Path.Combine(_root.Path, "member");
+
+    private string Faster => Path.Combine(Data, "faster");
+
+    [Fact]
+    public async Task Reopen_RecoversTheFasterCheckpoint_AndReplaysTheWalAfterItsIndex()
+    {
+        long lastApplied = await WriteAndCloseAsync();
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(Faster, "checkpoints"), "*", SearchOption.AllDirectories));
+
+        var logs = new CapturingLoggerFactory();
+        await using RaftClusterStore store = await OpenAsync(logs);
+
+        // The checkpoint covered a prefix of the log only; the keys written after it came back from the WAL.
+        string recovered = logs.Single(3202);
+        long index = long.Parse(System.Text.RegularExpressions.Regex.Match(recovered, @"Raft index (\d+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(index, Interval, lastApplied - 1);
+        await AssertAllKeysAsync(store);
+        Assert.Empty(logs.AtLeast(LogLevel.Warning));
+
+        // Writes continue with the next revision.
+        Assert.Equal(Keys + 1, await store.PutAsync("f/after", Bytes("x")));
+    }
+
+    [Fact]
+    public async Task CorruptedCheckpoint_IsReportedByPath_SetAside_AndTheStateIsRebuiltFromSnapshotAndWal()
+    {
+        await WriteAndCloseAsync();
+        foreach (string file in Directory.GetFiles(Path.Combine(Faster, "checkpoints"), "*", SearchOption.AllDirectories))
+        {
+            await File.WriteAllBytesAsync(file, new byte[(int)Math.Min(new FileInfo(file).Length, 4096) + 1]);
+        }
+
+        var logs = new CapturingLoggerFactory();
+        await using RaftClusterStore store = await OpenAsync(logs);
+
+        string error = Assert.Single(logs.AtLeast(LogLevel.Error));
+        Assert.Contains(Path.Combine(Faster, "checkpoints"), error);
+        Assert.Contains("could not be recovered", error);
+        Assert.Single(Directory.GetDirectories(Data, "faster.unrecoverable-*")); // kept for inspection, not deleted
+        Assert.Contains(logs.AtLeast(LogLevel.Warning), m => m.Contains("rebuilt from snapshot", StringComparison.Ordinal));
+        await AssertAllKeysAsync(store);
+        Assert.Equal(Keys + 1, await store.PutAsync("f/after", Bytes("x")));
+    }
+
+    [Fact]
+    public async Task MissingCheckpoint_IsReported_AndTheStateIsRebuiltFromSnapshotAndWal()
+    {
+        await WriteAndCloseAsync();
+        Directory.Delete(Path.Combine(Faster, "checkpoints"), recursive: true);
+
+        var logs = new CapturingLoggerFactory();
+        await using RaftClusterStore store = await OpenAsync(logs);
+
+        string warning = Assert.Single(logs.AtLeast(LogLevel.Warning));
+        Assert.Contains("rebuilt from snapshot", warning);
+        Assert.Contains(Faster, warning);
+        await AssertAllKeysAsync(store);
+    }
+
+    [Fact]
+    public async Task CorruptedCheckpoint_AndCorruptedSnapshot_FailTheStart_NamingTheFile_InsteadOfStartingEmpty()
+    {
+        await WriteAndCloseAsync();
+        Directory.Delete(Path.Combine(Faster, "checkpoints"), recursive: true);
+        string snapshot = Directory.GetFiles(Path.Combine(Data, "snapshots")).OrderBy(f => f.Length).ThenBy(f => f, StringComparer.Ordinal).Last();
+        byte[] bytes = await File.ReadAllBytesAsync(snapshot);
+        bytes[^8] ^= 0xFF;
+        await File.WriteAllBytesAsync(snapshot, bytes);
+
+        var store = new RaftClusterStore(Options(), new CapturingLoggerFactory());
+        try
+        {
+            StoreCorruptedException ex = await Assert.ThrowsAsync<StoreCorruptedException>(() => store.StartAsync());
+            Assert.Contains(snapshot, ex.Message);
+        }
+        finally
+        {
+            await store.DisposeAsync();
+        }
+    }
+
+    private RaftStoreOptions Options() => new() { Listen = _address, DataDirectory = Data, SnapshotInterval = Interval };
+
+    private async Task<RaftClusterStore> OpenAsync(ILoggerFactory logs)
+    {
+        var store = new RaftClusterStore(Options(), logs);
+        await store.StartAsync();
+        await store.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+        return store;
+    }
+
+    /// <summary>Writes the keys, then closes without a final checkpoint: FASTER holds only what its last checkpoint covered.</summary>
+    private async Task<long> WriteAndCloseAsync()
+    {
+        await using RaftClusterStore store = await OpenAsync(new CapturingLoggerFactory());
+        for (int i = 0; i < Keys; i++)
+        {
+            await store.PutAsync($"f/{i:D3}", Bytes($"v{i}"));
+        }
+
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(Data, "snapshots")));
+        return store.GetStatus().AppliedIndex;
+    }
+
+    private static async Task AssertAllKeysAsync(RaftClusterStore store)
+    {
+        IReadOnlyList<StoreEntry> entries = await store.ListAsync("f/"); // read barrier: everything committed is applied
+        Assert.Equal(Keys, store.Revision);
+        Assert.Equal(Keys, entries.Count);
+        for (int i = 0; i < Keys; i++)
+        {
+            StoreEntry entry = entries[i];
+            Assert.Equal($"f/{i:D3}", entry.Key);
+            Assert.Equal($"v{i}", Text(entry));
+            Assert.Equal(i + 1, entry.ModRevision);
+            Assert.Equal(i + 1, entry.CreateRevision);
+        }
+
+        Assert.Equal("v99", Text(await store.GetAsync("f/099")));
+    }
+
+    public void Dispose() => _root.Dispose();
+
+    /// <summary>Keeps every formatted log line with its level and event id.</summary>
+    private sealed class CapturingLoggerFactory : ILoggerFactory, ILogger
+    {
+        private readonly ConcurrentQueue<(LogLevel Level, int EventId, string Message)> _lines = new();
+
+        public IEnumerable<string> AtLeast(LogLevel level) => _lines.Where(l => l.Level >= level).Select(l => l.Message).ToList();
+
+        public string Single(int eventId) => Assert.Single(_lines, l => l.EventId == eventId).Message;
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public void Dispose()
+        {
+        }
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            // DotNext's own Raft messages (elections, timeouts on a loaded machine) are not what these tests check.
+            if (IsEnabled(logLevel) && eventId.Id is >= 3200 and < 3300)
+            {
+                _lines.Enqueue((logLevel, eventId.Id, formatter(state, exception)));
+            }
+        }
+    }
+}
