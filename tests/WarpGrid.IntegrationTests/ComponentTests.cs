@@ -7,13 +7,14 @@ using WarpGrid.IntegrationTests.Infrastructure;
 
 namespace WarpGrid.IntegrationTests;
 
-/// <summary>A loopback HTTP server that answers every request with a fixed body and counts connections.</summary>
+/// <summary>A loopback HTTP server that answers every request with a fixed body, counts connections and keeps the last request head.</summary>
 internal sealed class LoopbackHttpServer : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private int _connections;
+    private string? _lastRequestHead;
 
     public LoopbackHttpServer(string body)
     {
@@ -24,6 +25,9 @@ internal sealed class LoopbackHttpServer : IAsyncDisposable
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
     public int Connections => Volatile.Read(ref _connections);
+
+    /// <summary>The request line and headers of the last request read, or null.</summary>
+    public string? LastRequestHead => Volatile.Read(ref _lastRequestHead);
 
     private async Task AcceptLoop(string body)
     {
@@ -58,6 +62,7 @@ internal sealed class LoopbackHttpServer : IAsyncDisposable
                         seen.Append(Encoding.ASCII.GetString(buffer, 0, n));
                     }
 
+                    Volatile.Write(ref _lastRequestHead, seen.ToString());
                     var payload = Encoding.UTF8.GetBytes(body);
                     await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {payload.Length}\r\nConnection: close\r\n\r\n"));
                     await stream.WriteAsync(payload);
@@ -82,12 +87,15 @@ internal sealed class LoopbackHttpServer : IAsyncDisposable
     }
 }
 
-/// <summary>warpd with the JS components (hello-js, the echo-js test guest) and a C command wrapped as a component.</summary>
+/// <summary>warpd (tracing on) with the JS components (hello-js, the echo-js test guest) and a C command wrapped as a component.</summary>
 public sealed class ComponentFixture : WarpdFixture, IAsyncLifetime
 {
     internal LoopbackHttpServer Allowed { get; } = new("hello from the allowed upstream");
 
     internal LoopbackHttpServer Denied { get; } = new("this must never be read");
+
+    /// <summary>Tracing on (no exporter): spans are recorded, so trace context reaches guests and their outbound calls.</summary>
+    internal override IEnumerable<string> ExtraArguments => ["--WarpGrid:Telemetry:Tracing=true"];
 
     internal override async Task SeedAsync(WarpdProcess warpd)
     {
@@ -110,6 +118,9 @@ public sealed class ComponentFixture : WarpdFixture, IAsyncLifetime
 /// <summary>WASI 0.2 components on a real warpd: wasi:http handlers and wasi:cli/run commands.</summary>
 public sealed class ComponentTests(ComponentFixture fixture) : IClassFixture<ComponentFixture>
 {
+    private const string TraceId = "6cf92f3577b34da6a3ce929d0e0e4738";
+    private const string ClientSpanId = "02f067aa0ba902b9";
+
     private WarpdProcess Warpd => fixture.Warpd;
 
     [Fact]
@@ -271,5 +282,54 @@ public sealed class ComponentTests(ComponentFixture fixture) : IClassFixture<Com
         using var wrong = await Warpd.PutDeploymentAsync("module-as-cli", "[package]\nname = \"module-as-cli\"\n\n[runtime]\ntrigger = \"cli\"\nroute = \"/module-as-cli\"\n", module, "hello.wasm");
         var moduleProblem = await wrong.AssertProblemAsync(HttpStatusCode.BadRequest);
         Assert.Contains(moduleProblem.Errors(), e => e.Field == "module" && e.Message.Contains("jco new", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Component_gets_its_span_as_traceparent_propagates_the_trace_on_outbound_calls_and_logs_with_the_trace_id()
+    {
+        var clientTraceparent = $"00-{TraceId}-{ClientSpanId}-01";
+
+        // The incoming request: the guest's traceparent is in the client's trace, parented on the guest span (not the client's).
+        using (var request = new HttpRequestMessage(HttpMethod.Get, "echo-js/headers"))
+        {
+            request.Headers.TryAddWithoutValidation("traceparent", clientTraceparent);
+            using var response = await Warpd.Ingress.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+            var seen = (string)JsonNode.Parse(body)!["headers"]!["traceparent"]!;
+            Assert.Matches($"^00-{TraceId}-[0-9a-f]{{16}}-01$", seen);
+            Assert.NotEqual(clientTraceparent, seen);
+        }
+
+        // Outbound: the guest's fetch sets no traceparent; the host injects one in the same trace.
+        using (var request = new HttpRequestMessage(HttpMethod.Get, $"echo-js/fetch?url={Uri.EscapeDataString($"http://127.0.0.1:{fixture.Allowed.Port}/x")}"))
+        {
+            request.Headers.TryAddWithoutValidation("traceparent", clientTraceparent);
+            using var response = await Warpd.Ingress.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, body + "\n" + Warpd.Tail());
+            Assert.Equal("status=200 body=hello from the allowed upstream", body);
+        }
+
+        var head = fixture.Allowed.LastRequestHead;
+        Assert.NotNull(head);
+        var traceparent = head!.Split("\r\n").Select(l => l.Split(':', 2)).Single(p => p[0].Trim().Equals("traceparent", StringComparison.OrdinalIgnoreCase))[1].Trim();
+        Assert.Matches($"^00-{TraceId}-[0-9a-f]{{16}}-01$", traceparent);
+        Assert.NotEqual(clientTraceparent, traceparent);
+
+        // A denied outbound call: the host's note goes to the component's stderr, which is in the logs API with the trace id.
+        using (var request = new HttpRequestMessage(HttpMethod.Get, $"echo-js/fetch?url={Uri.EscapeDataString("http://localhost:9/x")}"))
+        {
+            request.Headers.TryAddWithoutValidation("traceparent", clientTraceparent);
+            using var response = await Warpd.Ingress.SendAsync(request);
+            Assert.NotEqual(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var ndjson = await Warpd.Api.GetStringAsync("v1/deployments/echo-js/logs?tail=50");
+        var denial = ndjson.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject())
+            .Single(r => ((string)r["message"]!).Contains("outbound request to localhost:9 denied", StringComparison.Ordinal));
+        Assert.Equal("stderr", (string?)denial["stream"]);
+        Assert.StartsWith("echo-js-c", (string)denial["instance"]!, StringComparison.Ordinal);
+        Assert.Equal(TraceId, (string?)denial["trace_id"]);
     }
 }

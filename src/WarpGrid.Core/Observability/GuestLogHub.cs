@@ -13,6 +13,9 @@ public enum GuestLogStream
     /// <summary>The node about the deployment (probe failures, restarts, scaling).</summary>
     System,
 
+    /// <summary>A component's standard output (a <c>wasi:http</c> component answers through wasi:http, so stdout is log output too).</summary>
+    Stdout,
+
     /// <summary>The guest's log import (<c>wasi:logging/logging</c> <c>log</c>), with a level and a context.</summary>
     Log,
 }

@@ -127,11 +127,13 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
     {
         Interlocked.Increment(ref _requests);
         ComponentSandbox sandbox;
+        var coldStart = false;
         try
         {
             if (!_ready.TryDequeue(out sandbox!))
             {
                 Interlocked.Increment(ref _coldStarts);
+                coldStart = true;
                 sandbox = CreateSandbox();
             }
         }
@@ -140,12 +142,19 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
             return Fail(InvocationOutcome.Unavailable, "could not create an instance: " + ex.Message.Trim());
         }
 
+        using var span = Observability.WarpGridTelemetry.StartGuest(Settings.Deployment, sandbox.Id, coldStart);
         InvocationFault? fault;
         HttpCallState http;
         try
         {
             var deadline = Stopwatch.GetTimestamp() + (long)(Settings.RequestTimeout.TotalSeconds * Stopwatch.Frequency);
             http = new HttpCallState(exchange, _runtime.Options.MaxResponseBytes, _runtime.Options.MaxRequestBodyBytes, deadline, _outbound, _client);
+            if (span is not null)
+            {
+                http.TraceParent = span.Id;
+                http.TraceState = span.TraceStateString;
+            }
+
             fault = sandbox.Handle(http, _handleIndex, _deadlineTicks, Settings);
         }
         finally
@@ -170,6 +179,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
             Log.InvocationFailed(_logger, Settings.Deployment, sandbox.Id, fault.Code, fault.Message);
         }
 
+        span?.SetTag("warpgrid.outcome", fault?.Code ?? "ok");
         Replenish();
         return new ComponentInvocationResult(fault, exchange.ResponseStarted, sandbox.Id, guestError);
     }
@@ -212,9 +222,12 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
 
     private void GuestLine(string instance, bool isError, byte[] line)
     {
+        // A component's stdout is not its response (wasi:http is), so both streams are its log.
+        var text = Encoding.UTF8.GetString(line);
+        _runtime.Logs.Append(Settings.Deployment, Settings.Version, instance, isError ? Observability.GuestLogStream.Stderr : Observability.GuestLogStream.Stdout, text);
         if (_guestLogger.IsEnabled(LogLevel.Information))
         {
-            Log.GuestOutput(_guestLogger, Settings.Deployment, Settings.Version, instance, isError ? "stderr" : "stdout", Encoding.UTF8.GetString(line));
+            Log.GuestOutput(_guestLogger, Settings.Deployment, Settings.Version, instance, isError ? "stderr" : "stdout", text);
         }
     }
 
@@ -337,7 +350,23 @@ internal sealed unsafe class ComponentSandbox : IDisposable
         var headers = new Fields { Immutable = true };
         foreach (var header in exchange.RequestHeaders)
         {
-            headers.Entries.Add(new(header.Key.ToLowerInvariant(), Encoding.Latin1.GetBytes(header.Value)));
+            var name = header.Key.ToLowerInvariant();
+            if (http.TraceParent is not null && name is "traceparent" or "tracestate")
+            {
+                continue;
+            }
+
+            headers.Entries.Add(new(name, Encoding.Latin1.GetBytes(header.Value)));
+        }
+
+        if (http.TraceParent is { } traceParent)
+        {
+            // The guest sees its own span as the parent, as a WAGI guest does in HTTP_TRACEPARENT.
+            headers.Entries.Add(new("traceparent", Encoding.Latin1.GetBytes(traceParent)));
+            if (!string.IsNullOrEmpty(http.TraceState))
+            {
+                headers.Entries.Add(new("tracestate", Encoding.Latin1.GetBytes(http.TraceState)));
+            }
         }
 
         var request = new IncomingRequest(exchange.Method, exchange.PathWithQuery, exchange.Scheme, exchange.Authority, headers, new DotnetInputStream(exchange.RequestBody, http.MaxRequestBytes, "request body"));

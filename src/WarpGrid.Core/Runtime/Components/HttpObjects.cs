@@ -138,6 +138,12 @@ internal sealed class HttpCallState(IComponentHttpExchange exchange, long maxRes
 
     public HttpMessageInvoker? Client { get; } = client;
 
+    /// <summary>The W3C id of the guest's span (when tracing is on): the guest's incoming <c>traceparent</c>, and injected on its outbound requests that have none.</summary>
+    public string? TraceParent { get; set; }
+
+    /// <summary>The guest span's <c>tracestate</c>, passed along with <see cref="TraceParent"/>.</summary>
+    public string? TraceState { get; set; }
+
     public bool ResponseSet { get; private set; }
 
     public HttpErrorCode? ResponseError { get; private set; }

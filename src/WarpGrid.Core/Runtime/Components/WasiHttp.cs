@@ -372,6 +372,16 @@ internal static unsafe class WasiHttp
         }
 
         var message = new HttpRequestMessage(new HttpMethod(request.Method), uri);
+        if (http?.TraceParent is { } traceParent && !HasHeader(request.Headers, "traceparent"))
+        {
+            // Propagate the trace: the outbound call is a child of the guest's span (unless the guest set its own).
+            message.Headers.TryAddWithoutValidation("traceparent", traceParent);
+            if (!string.IsNullOrEmpty(http.TraceState) && !HasHeader(request.Headers, "tracestate"))
+            {
+                message.Headers.TryAddWithoutValidation("tracestate", http.TraceState);
+            }
+        }
+
         var timeoutNs = options?.FirstByteTimeoutNs ?? options?.ConnectTimeoutNs;
         var deadline = WasiHost.Deadline(ref c);
         var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
@@ -396,6 +406,19 @@ internal static unsafe class WasiHttp
         CVal future = default;
         c.NewResource(&future, HostResource.FutureIncomingResponse, new FutureIncomingResponse(task));
         Val.Ok(c.Result, &future);
+    }
+
+    private static bool HasHeader(Fields fields, string name)
+    {
+        foreach (var entry in fields.Entries)
+        {
+            if (string.Equals(entry.Key, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static void FutureGet(ref HostCall c)
