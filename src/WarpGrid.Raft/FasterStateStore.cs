@@ -90,7 +90,7 @@ internal sealed partial class FasterStateStore : IDisposable
     /// recovered (missing, corrupted, without a valid cookie) is reported and its directory moved aside (never deleted):
     /// the store then starts empty and the caller rebuilds it from the newest Raft snapshot and the WAL.
     /// </summary>
-    public static FasterStateStore Open(string directory, ILogger logger)
+    public static FasterStateStore Open(string directory, ILogger logger, int memoryBits = 22, int pageBits = 16)
     {
         System.IO.Directory.CreateDirectory(directory);
         string checkpoints = Path.Combine(directory, "checkpoints");
@@ -104,14 +104,14 @@ internal sealed partial class FasterStateStore : IDisposable
                 File.Delete(file);
             }
 
-            return new FasterStateStore(directory, CreateSettings(directory));
+            return new FasterStateStore(directory, CreateSettings(directory, memoryBits, pageBits));
         }
 
         FasterStateStore? store = null;
         string problem;
         try
         {
-            store = new FasterStateStore(directory, CreateSettings(directory));
+            store = new FasterStateStore(directory, CreateSettings(directory, memoryBits, pageBits));
             store._kv.Recover();
             if (CheckpointCookie.TryDecode(store._kv.RecoveredCommitCookie, out CheckpointCookie cookie))
             {
@@ -131,18 +131,18 @@ internal sealed partial class FasterStateStore : IDisposable
         System.IO.Directory.Move(directory, aside);
         Log.Unrecoverable(logger, problem, aside);
         System.IO.Directory.CreateDirectory(directory);
-        return new FasterStateStore(directory, CreateSettings(directory)) { RecoveryProblem = $"{problem}; moved to '{aside}'" };
+        return new FasterStateStore(directory, CreateSettings(directory, memoryBits, pageBits)) { RecoveryProblem = $"{problem}; moved to '{aside}'" };
     }
 
-    private static FasterKVSettings<string, StoredValue> CreateSettings(string directory) => new()
+    private static FasterKVSettings<string, StoredValue> CreateSettings(string directory, int memoryBits, int pageBits) => new()
     {
         LogDevice = Devices.CreateLogDevice(Path.Combine(directory, "hlog.log"), recoverDevice: true),
         ObjectLogDevice = Devices.CreateLogDevice(Path.Combine(directory, "hlog.obj.log"), recoverDevice: true),
         CheckpointDir = Path.Combine(directory, "checkpoints"),
         RemoveOutdatedCheckpoints = true,
         IndexSize = 1L << 20,     // 16k hash buckets of 8 entries (overflow buckets beyond): control-plane key counts
-        PageSize = 1L << 16,      // records of the object allocator are 24 bytes (values live in the object log)
-        MemorySize = 1L << 22,    // ~170k records in memory; older ones are read back from disk
+        PageSize = 1L << pageBits, // records of the object allocator are 24 bytes (values live in the object log)
+        MemorySize = 1L << memoryBits, // default 4 MiB: ~170k records in memory; older ones are read back from disk
         SegmentSize = 1L << 26,
         KeySerializer = () => new KeySerializer(),
         ValueSerializer = () => new ValueSerializer(),
@@ -248,16 +248,35 @@ internal sealed partial class FasterStateStore : IDisposable
         }
     }
 
-    private static async ValueTask<StoredValue?> ReadAsync(ClientSession<string, StoredValue, StoredValue, StoredValue, Empty, SimpleFunctions<string, StoredValue>> session, string key)
+    private static ValueTask<StoredValue?> ReadAsync(ClientSession<string, StoredValue, StoredValue, StoredValue, Empty, SimpleFunctions<string, StoredValue>> session, string key)
     {
-        (Status status, StoredValue output) = (await session.ReadAsync(key).ConfigureAwait(false)).Complete();
-        if (status.IsFaulted)
+        // In-memory records answer synchronously; a record on disk goes pending and completes asynchronously.
+        (Status status, StoredValue output) = session.Read(key);
+        return status.IsPending ? CompletePendingReadAsync(session, key) : ValueTask.FromResult(Result(status, output, key));
+    }
+
+    private static async ValueTask<StoredValue?> CompletePendingReadAsync(ClientSession<string, StoredValue, StoredValue, StoredValue, Empty, SimpleFunctions<string, StoredValue>> session, string key)
+    {
+        using CompletedOutputIterator<string, StoredValue, StoredValue, StoredValue, Empty> outputs = await session.CompletePendingWithOutputsAsync().ConfigureAwait(false);
+        StoredValue? found = null;
+        bool completed = false;
+        while (outputs.Next())
         {
-            throw new IOException($"FASTER could not read '{key}' ({status}).");
+            ref CompletedOutput<string, StoredValue, StoredValue, StoredValue, Empty> output = ref outputs.Current;
+            if (output.Key == key)
+            {
+                found = Result(output.Status, output.Output, key);
+                completed = true;
+            }
         }
 
-        return status.Found ? output : null;
+        return completed ? found : throw new IOException($"FASTER did not complete the read of '{key}' from disk.");
     }
+
+    private static StoredValue? Result(Status status, StoredValue output, string key) =>
+        status.IsFaulted ? throw new IOException($"FASTER could not read '{key}' ({status}).")
+        : status.Found ? output
+        : null;
 
     /// <summary>Every live key and value (used to rebuild the ordered key index after recovery).</summary>
     public List<(string Key, StoredValue Value)> ReadAll()

@@ -99,6 +99,34 @@ public sealed class FasterStateTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task FollowerFarBehind_ReceivesASnapshotProducedFromFaster_LoadsItIntoFaster_AndRecoversFromItsOwnCheckpoint()
+    {
+        await using var cluster = new RaftTestCluster(3, o => o.SnapshotInterval = Interval);
+        await cluster.StartAllAsync();
+        int leader = await cluster.WaitForLeaderAsync();
+        int follower = (leader + 1) % 3;
+        await cluster.StopAsync(follower);
+        for (int i = 0; i < Keys; i++)
+        {
+            await cluster[leader].PutAsync($"f/{i:D3}", Bytes($"v{i}"));
+        }
+
+        // The leader compacted its WAL past what the follower has: the follower catches up by snapshot installation.
+        var logs = new CapturingLoggerFactory();
+        await cluster.StartAsync(follower, loggerFactory: logs);
+        await RaftTestCluster.WaitForRevisionAsync(cluster[follower], Keys);
+        Assert.Contains("restored from snapshot", logs.Single(3201));
+        await AssertAllKeysAsync(cluster[follower]);
+
+        // The installed state was checkpointed in FASTER: a restart recovers it without the snapshot file.
+        await cluster.StopAsync(follower);
+        logs = new CapturingLoggerFactory();
+        await cluster.StartAsync(follower, loggerFactory: logs);
+        Assert.Contains("FASTER checkpoint", logs.Single(3202));
+        await AssertAllKeysAsync(cluster[follower]);
+    }
+
     private RaftStoreOptions Options() => new() { Listen = _address, DataDirectory = Data, SnapshotInterval = Interval };
 
     private async Task<RaftClusterStore> OpenAsync(ILoggerFactory logs)

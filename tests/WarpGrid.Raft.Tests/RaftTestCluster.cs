@@ -38,9 +38,9 @@ internal sealed class RaftTestCluster : IAsyncDisposable
         return options;
     }
 
-    public async Task StartAsync(int index, RaftStoreOptions? options = null)
+    public async Task StartAsync(int index, RaftStoreOptions? options = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
-        var store = new RaftClusterStore(options ?? Options(index), StderrLoggerFactory.IfEnabled($"m{index}"));
+        var store = new RaftClusterStore(options ?? Options(index), loggerFactory ?? StderrLoggerFactory.IfEnabled($"m{index}"));
         await store.StartAsync();
         _stores[index] = store;
     }
