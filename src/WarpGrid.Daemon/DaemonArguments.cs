@@ -7,7 +7,7 @@ internal sealed class DaemonArguments
 {
     public const string Usage = """
         usage: warpd [--data-dir DIR] [--api ADDR:PORT] [--ingress ADDR:PORT] [--deploy DIR]...
-                     [--cluster ADDR:PORT]
+                     [--cluster ADDR:PORT [--cluster-secret-file FILE]]
                      [--agent --join https://HOST:PORT [--token TOKEN] [--node-name NAME] [--label K=V]... [--taint K=V:EFFECT]...]
                      [--raft-listen ADDR:PORT [--raft-peers ADDR:PORT,... | --raft-join]]
           --data-dir DIR       node state: embedded store, module blobs, compiled cache (default .warpgrid)
@@ -16,8 +16,11 @@ internal sealed class DaemonArguments
           --deploy DIR         deploy DIR/warp.toml, or every DIR/*/warp.toml, at start (repeatable)
           --cluster ADDR:PORT  be a cluster control plane: agents join on this TLS listener (cluster CA and a first
                                join token are created in DIR/cluster on first start); deployments run on agents
+          --cluster-secret-file FILE  the cluster secret (>= 32 bytes, the same file on every member); required with
+                               --raft-listen: members derive the cluster CA from it and talk to each other over mTLS
           --agent              be a node agent of the control plane given by --join
-          --join URL           the control plane's cluster listener, e.g. https://127.0.0.1:9443
+          --join URL[,URL...]  the control plane's cluster listener(s), e.g. https://127.0.0.1:9443; with an HA
+                               control plane give several members (the agent also learns them and fails over)
           --token TOKEN        join token (wg1.…), needed until the node has a certificate
           --node-name NAME     this node's name (default: the host name)
           --label K=V          node label (repeatable)
@@ -37,6 +40,8 @@ internal sealed class DaemonArguments
     public IPEndPoint? Cluster { get; private set; }
 
     public bool Agent { get; private set; }
+
+    public string? ClusterSecretFile { get; private set; }
 
     public string? Join { get; private set; }
 
@@ -106,7 +111,7 @@ internal sealed class DaemonArguments
                 case "--agent":
                     parsed.Agent = true;
                     break;
-                case "--data-dir" or "--api" or "--ingress" or "--deploy" or "--cluster" or "--join" or "--token" or "--node-name" or "--label" or "--taint":
+                case "--data-dir" or "--api" or "--ingress" or "--deploy" or "--cluster" or "--cluster-secret-file" or "--join" or "--token" or "--node-name" or "--label" or "--taint":
                     if (i + 1 >= args.Length)
                     {
                         error = $"warpd: {arg} needs a value";
@@ -121,6 +126,9 @@ internal sealed class DaemonArguments
                             break;
                         case "--deploy":
                             parsed.Deploy.Add(value);
+                            break;
+                        case "--cluster-secret-file":
+                            parsed.ClusterSecretFile = value;
                             break;
                         case "--join":
                             parsed.Join = value;
@@ -182,6 +190,12 @@ internal sealed class DaemonArguments
         if (parsed.Agent && parsed.Cluster is not null)
         {
             error = "warpd: --agent and --cluster exclude each other (a process is either a control plane or an agent)";
+            return false;
+        }
+
+        if (parsed.ClusterSecretFile is not null && parsed.Cluster is null)
+        {
+            error = "warpd: --cluster-secret-file is a control-plane option: add --cluster ADDR:PORT";
             return false;
         }
 

@@ -49,9 +49,20 @@ var node = builder.Services.AddWarpGridNode(node =>
     }
 });
 
-if (options.Cluster is not null)
+if (options.Cluster is { } agentListener)
 {
-    node.AddClusterControlPlane();
+    node.AddClusterControlPlane(cluster =>
+    {
+        if (options.ClusterSecretFile is not null)
+        {
+            cluster.SecretFile = options.ClusterSecretFile; // flags win over configuration
+        }
+
+        if (!agentListener.Address.Equals(IPAddress.Any) && !agentListener.Address.Equals(IPAddress.IPv6Any))
+        {
+            cluster.AdvertiseUrl ??= $"https://{agentListener}";
+        }
+    });
 }
 else if (options.Agent)
 {

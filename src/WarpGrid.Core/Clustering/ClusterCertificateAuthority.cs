@@ -97,6 +97,106 @@ public sealed class ClusterCertificateAuthority : IDisposable
         return (new ClusterCertificateAuthority(publicOnly, caKey, time), true);
     }
 
+    /// <summary>The shortest cluster secret accepted, in bytes (the CA key is derived from it).</summary>
+    public const int MinSecretBytes = 32;
+
+    /// <summary>The subject organisation of control-plane member certificates (agents' certificates never carry it).</summary>
+    public const string MemberOrganization = "WarpGrid members";
+
+    // P-256 group order n: a derived scalar must be in [1, n-1].
+    private static readonly byte[] P256Order = Convert.FromHexString("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551");
+
+    /// <summary>
+    /// The CA of a multi-member control plane, derived from the cluster secret that every member is given: the ECDSA
+    /// P-256 key is HKDF-SHA256(secret, cluster name), so every member holds the same CA without copying key files and
+    /// before the replicated store is reachable (member-to-member links need it to start). The certificate has fixed
+    /// validity, serial and subject, so all members present the same CA (only the ECDSA signature bytes differ; chains
+    /// and the pinned public-key hash are identical). Nothing secret is written anywhere.
+    /// </summary>
+    /// <exception cref="ArgumentException">The secret is shorter than <see cref="MinSecretBytes"/>.</exception>
+    public static ClusterCertificateAuthority FromSecret(ReadOnlySpan<byte> secret, string clusterName, TimeProvider? timeProvider = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(clusterName);
+        if (secret.Length < MinSecretBytes)
+        {
+            throw new ArgumentException($"the cluster secret must be at least {MinSecretBytes} bytes (got {secret.Length}); create one with: head -c 32 /dev/urandom | base64 > cluster-secret", nameof(secret));
+        }
+
+        var salt = System.Text.Encoding.UTF8.GetBytes("warpgrid cluster CA v1");
+        byte[] d = [];
+        for (int counter = 0; ; counter++)
+        {
+            d = HKDF.DeriveKey(HashAlgorithmName.SHA256, secret.ToArray(), 32, salt, System.Text.Encoding.UTF8.GetBytes($"{clusterName}/key/{counter}"));
+            if (d.AsSpan().SequenceCompareTo(P256Order) < 0 && d.AsSpan().ContainsAnyExcept((byte)0))
+            {
+                break;
+            }
+        }
+
+        var key = ECDsa.Create(new ECParameters { Curve = ECCurve.NamedCurves.nistP256, D = d });
+        CryptographicOperations.ZeroMemory(d);
+        var serial = HKDF.DeriveKey(HashAlgorithmName.SHA256, secret.ToArray(), 16, salt, System.Text.Encoding.UTF8.GetBytes($"{clusterName}/serial"));
+        serial[0] &= 0x7F;
+        serial[0] |= 0x01;
+        var name = new X500DistinguishedName($"CN={clusterName} cluster CA, O=WarpGrid");
+        var request = new CertificateRequest(name, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign | X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        var notBefore = new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        using var selfSigned = request.Create(name, X509SignatureGenerator.CreateForECDsa(key), notBefore, notBefore.AddYears(25), serial);
+        return new ClusterCertificateAuthority(X509CertificateLoader.LoadCertificate(selfSigned.RawData), key, timeProvider ?? TimeProvider.System);
+    }
+
+    /// <summary>
+    /// Issues a control-plane member's certificate (key included) for member-to-member mTLS: subject
+    /// <c>O=WarpGrid members</c>, which no node certificate carries, SAN the member's Raft address.
+    /// </summary>
+    public X509Certificate2 IssueMember(string memberAddress, TimeSpan lifetime)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(memberAddress);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(new X500DistinguishedName($"CN=member {memberAddress.Replace(',', '_')}, O={MemberOrganization}"), key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName("warpgrid-member");
+        if (System.Net.IPEndPoint.TryParse(memberAddress, out var endPoint))
+        {
+            san.AddIpAddress(endPoint.Address);
+        }
+
+        using var cert = Sign(request, san, lifetime);
+        using var withKey = cert.CopyWithPrivateKey(key);
+        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+    }
+
+    /// <summary>
+    /// Why a certificate presented on a member-to-member link is refused, or null when it is a member certificate of
+    /// this CA within its validity period.
+    /// </summary>
+    public string? MemberRefusal(X509Certificate? presented)
+    {
+        if (presented is null)
+        {
+            return "no certificate: control-plane members must present a member certificate of the cluster CA";
+        }
+
+        using var certificate = new X509Certificate2(presented);
+        var now = _time.GetUtcNow().UtcDateTime;
+        if (certificate.NotAfter.ToUniversalTime() <= now || certificate.NotBefore.ToUniversalTime() > now.AddMinutes(5))
+        {
+            return $"the member certificate '{certificate.Subject}' is not valid now ({certificate.NotBefore.ToUniversalTime():O} - {certificate.NotAfter.ToUniversalTime():O})";
+        }
+
+        if (!IsSignedByThisCa(certificate))
+        {
+            return $"the member certificate '{certificate.Subject}' is not signed by this cluster's CA (another cluster secret?)";
+        }
+
+        return certificate.SubjectName.EnumerateRelativeDistinguishedNames().Any(r => r.GetSingleElementType().Value == "2.5.4.10" && r.GetSingleElementValue() == MemberOrganization)
+            ? null
+            : $"the certificate '{certificate.Subject}' is not a control-plane member certificate (a node certificate cannot join the Raft cluster)";
+    }
+
     /// <summary>Writes a file readable by its owner only (0600), replacing it atomically.</summary>
     public static void WritePrivate(string path, string text)
     {

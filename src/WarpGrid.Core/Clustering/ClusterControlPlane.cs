@@ -77,6 +77,9 @@ public sealed class NodeNotFoundException(string name) : Exception($"no node nam
     public string Name { get; } = name;
 }
 
+/// <summary>Thrown for a call only the control-plane leader serves (heartbeats) on a member that does not lead.</summary>
+public sealed class ControlPlaneNotLeaderException() : Exception("this control-plane member is not the leader: send heartbeats to the leader");
+
 /// <summary>
 /// The control plane's cluster half: joins (token + CSR → certificate), heartbeats and the node status state machine,
 /// node operations (labels, taints, cordon, drain), and the scheduling controller that turns deployments and nodes into
@@ -96,6 +99,8 @@ public sealed partial class ClusterControlPlane
     private readonly SemaphoreSlim _nodeWrites = new(1, 1);
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile IReadOnlyDictionary<string, DeploymentPlacement> _placements = new Dictionary<string, DeploymentPlacement>();
+    private readonly IControlPlaneLeadership _leadership;
+    private volatile bool _leading;
 
     /// <summary>Creates the control plane.</summary>
     public ClusterControlPlane(
@@ -105,7 +110,8 @@ public sealed partial class ClusterControlPlane
         ClusterCertificateAuthority authority,
         ControlPlaneSettings settings,
         TimeProvider? timeProvider = null,
-        ILogger<ClusterControlPlane>? logger = null)
+        ILogger<ClusterControlPlane>? logger = null,
+        IControlPlaneLeadership? leadership = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(scheduler);
@@ -122,7 +128,14 @@ public sealed partial class ClusterControlPlane
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         Tokens = new JoinTokenStore(store, _time);
         Health = new NodeHealthTracker(settings.NodeNotReadyAfter, settings.NodeLostAfter, _time);
+        _leadership = leadership ?? SingleControlPlaneLeadership.Instance;
     }
+
+    /// <summary>
+    /// Whether this member runs the controllers now: it leads and has taken over node tracking. Only the leader
+    /// accepts heartbeats, marks nodes not ready or lost, and writes allocations; the others publish placements only.
+    /// </summary>
+    public bool IsLeading => _leading && _leadership.IsLeader;
 
     /// <summary>The cluster CA.</summary>
     public ClusterCertificateAuthority Authority { get; }
@@ -176,11 +189,59 @@ public sealed partial class ClusterControlPlane
     {
         ArgumentException.ThrowIfNullOrEmpty(nodeName);
         ArgumentNullException.ThrowIfNull(info);
+        if (!IsLeading)
+        {
+            throw new ControlPlaneNotLeaderException();
+        }
+
         var previousRunning = Health.RunningOn(nodeName);
         var change = Health.Heartbeat(nodeName, info.Ready, info.NotReadyReason, info.Running);
         bool signal = change is not null || !previousRunning.SequenceEqual(info.Running);
         await _nodeWrites.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
+        {
+            signal |= await WithStoreRetryAsync(() => WriteNodeAsync(nodeName, info, cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _nodeWrites.Release();
+        }
+
+        if (change is not null)
+        {
+            Log.StatusChanged(_logger, nodeName, change.From, change.To, change.Reason ?? "heartbeat");
+        }
+
+        if (signal)
+        {
+            Signal();
+        }
+    }
+
+    /// <summary>
+    /// Runs a store operation again when it fails with a store I/O error (no leader for a moment, or a write whose
+    /// outcome is unknown after a leader change) while this member still leads: the operations passed here are
+    /// idempotent (whole-record puts), so a retry cannot do harm. Up to 5 attempts, 250 ms apart.
+    /// </summary>
+    private async Task<T> WithStoreRetryAsync<T>(Func<Task<T>> operation, CancellationToken cancellationToken)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await operation().ConfigureAwait(false);
+            }
+            catch (IOException ex) when (attempt < 5 && _leadership.IsLeader && !cancellationToken.IsCancellationRequested)
+            {
+                Log.StoreRetry(_logger, attempt, ex.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(250), _time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<bool> WriteNodeAsync(string nodeName, HeartbeatInfo info, CancellationToken cancellationToken)
+    {
+        bool signal = false;
         {
             var entry = await _store.GetAsync(NodeRecord.KeyFor(nodeName), cancellationToken).ConfigureAwait(false);
             var existing = entry is null ? null : NodeRecord.FromBytes(entry.Value.Span);
@@ -223,20 +284,8 @@ public sealed partial class ClusterControlPlane
                 signal = true;
             }
         }
-        finally
-        {
-            _nodeWrites.Release();
-        }
 
-        if (change is not null)
-        {
-            Log.StatusChanged(_logger, nodeName, change.From, change.To, change.Reason ?? "heartbeat");
-        }
-
-        if (signal)
-        {
-            Signal();
-        }
+        return signal;
     }
 
     /// <summary>Every node record, with its live status, in name order.</summary>
@@ -324,18 +373,28 @@ public sealed partial class ClusterControlPlane
         var watches = Task.WhenAll(
             WatchAsync(DeploymentRecord.KeyPrefix, cancellationToken),
             WatchAsync(NodeRecord.KeyPrefix, cancellationToken));
-        var known = await _store.ListAsync(NodeRecord.KeyPrefix, cancellationToken).ConfigureAwait(false);
-        foreach (var entry in known)
-        {
-            var record = NodeRecord.FromBytes(entry.Value.Span);
-            Health.Track(record.Name, record.Status == NodeStatus.Lost ? NodeStatus.Lost : NodeStatus.NotReady);
-        }
-
+        _leadership.Changed += Signal;
         while (!cancellationToken.IsCancellationRequested)
         {
             try
             {
-                await ReconcileAsync(cancellationToken).ConfigureAwait(false);
+                bool leader = _leadership.IsLeader;
+                if (leader && !_leading)
+                {
+                    // Taking over: every known node keeps its stored status with a fresh clock (one NodeNotReadyAfter of grace).
+                    var known = await _store.ListAsync(NodeRecord.KeyPrefix, cancellationToken).ConfigureAwait(false);
+                    Health.TakeOver(known.Select(e => NodeRecord.FromBytes(e.Value.Span)).Select(r => KeyValuePair.Create(r.Name, r.Status)));
+                    _leading = true;
+                    Log.Leading(_logger, known.Count);
+                }
+                else if (!leader && _leading)
+                {
+                    _leading = false;
+                    Health.TakeOver([]);
+                    Log.Following(_logger);
+                }
+
+                await ReconcileAsync(_leading, cancellationToken).ConfigureAwait(false);
                 _ready.TrySetResult();
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -363,6 +422,7 @@ public sealed partial class ClusterControlPlane
             }
         }
 
+        _leadership.Changed -= Signal;
         try
         {
             await watches.ConfigureAwait(false);
@@ -426,9 +486,9 @@ public sealed partial class ClusterControlPlane
         return (deps, nodes, allocations);
     }
 
-    private async Task ReconcileAsync(CancellationToken cancellationToken)
+    private async Task ReconcileAsync(bool leading, CancellationToken cancellationToken)
     {
-        foreach (var change in Health.Evaluate())
+        foreach (var change in leading ? Health.Evaluate() : [])
         {
             Log.StatusChanged(_logger, change.Node, change.From, change.To, change.Reason ?? "clock");
             try
@@ -443,6 +503,13 @@ public sealed partial class ClusterControlPlane
 
         var (deps, nodes, allocations) = await LoadAsync(cancellationToken).ConfigureAwait(false);
         var plan = _planner.Plan(deps, nodes, allocations);
+        if (!leading || !_leadership.IsLeader)
+        {
+            // A follower publishes what the allocations in the store already say; only the leader changes them.
+            PublishPlacements(plan, deps, observed: allocations);
+            return;
+        }
+
         foreach (var move in plan.Moves)
         {
             if (move.ToNode is { } to)
@@ -490,12 +557,28 @@ public sealed partial class ClusterControlPlane
             }
         }
 
-        // Publish placements for the API (GET /v1/deployments shows pending + why).
+        PublishPlacements(plan, deps, observed: null);
+    }
+
+    /// <summary>
+    /// Publishes placements for the API (GET /v1/deployments shows pending + why). On a follower
+    /// (<paramref name="observed"/> set) a deployment counts as running only once the leader wrote allocations for its
+    /// current revision.
+    /// </summary>
+    private void PublishPlacements(ClusterPlan plan, List<PlannerDeployment> deps, List<PlannerAllocation>? observed)
+    {
+        var byDep = deps.ToDictionary(d => d.Record.Name, StringComparer.Ordinal);
         _placements = plan.Deployments.ToDictionary(p => p.Deployment, StringComparer.Ordinal);
         foreach (var placement in plan.Deployments)
         {
             var d = byDep[placement.Deployment];
             var state = placement.Pending is not null ? DeploymentState.Pending : DeploymentState.Running;
+            if (observed is not null && state == DeploymentState.Running
+                && !observed.Any(a => a.Record.Deployment == placement.Deployment && a.Record.DeploymentRevision == d.Record.Revision))
+            {
+                continue; // the leader has not allocated this revision yet
+            }
+
             var current = _registry.Get(placement.Deployment);
             if (current is null || current.Record.Revision != d.Record.Revision || current.State != state || current.Message != placement.Message)
             {
@@ -546,5 +629,14 @@ public sealed partial class ClusterControlPlane
 
         [LoggerMessage(EventId = 211, Level = LogLevel.Warning, Message = "Deployment {Name} has an unreadable manifest: {Reason}")]
         public static partial void BadRecord(ILogger logger, string name, string reason);
+
+        [LoggerMessage(EventId = 212, Level = LogLevel.Information, Message = "This control-plane member leads: running the scheduling and node-health controllers ({Count} known nodes keep their status for one heartbeat timeout)")]
+        public static partial void Leading(ILogger logger, int count);
+
+        [LoggerMessage(EventId = 213, Level = LogLevel.Information, Message = "This control-plane member no longer leads: controllers stopped here")]
+        public static partial void Following(ILogger logger);
+
+        [LoggerMessage(EventId = 214, Level = LogLevel.Warning, Message = "Store write failed (attempt {Attempt}), retrying: {Reason}")]
+        public static partial void StoreRetry(ILogger logger, int attempt, string reason);
     }
 }

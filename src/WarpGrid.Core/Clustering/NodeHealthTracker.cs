@@ -60,6 +60,25 @@ public sealed class NodeHealthTracker
         }
     }
 
+    /// <summary>
+    /// Takes over tracking when this control-plane member becomes the leader: forgets what it knew and tracks exactly
+    /// <paramref name="nodes"/> with their stored status and clocks starting now, so each node gets one full
+    /// <see cref="NotReadyAfter"/> to reach the new leader before its status changes (no instant "lost" on failover).
+    /// </summary>
+    public void TakeOver(IEnumerable<KeyValuePair<string, NodeStatus>> nodes)
+    {
+        ArgumentNullException.ThrowIfNull(nodes);
+        lock (_lock)
+        {
+            _nodes.Clear();
+            var now = _time.GetUtcNow();
+            foreach (var (node, status) in nodes)
+            {
+                _nodes[node] = new Entry { LastHeartbeat = now, Status = status, ReportedReady = status == NodeStatus.Ready };
+            }
+        }
+    }
+
     /// <summary>Records a heartbeat; returns the status change it causes, if any.</summary>
     public NodeStatusChange? Heartbeat(string node, bool ready, string? reason, IReadOnlyList<RunningReport>? running = null)
     {

@@ -15,6 +15,7 @@ using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Scheduling;
 using WarpGrid.Core.Storage;
 using WarpGrid.Hosting.Cluster;
+using WarpGrid.Raft;
 
 namespace WarpGrid.Hosting;
 
@@ -34,6 +35,13 @@ public enum ClusterRole
 /// <summary>The role chosen for this process (registered by the builder extensions).</summary>
 /// <param name="Role">The role.</param>
 public sealed record ClusterRoleInfo(ClusterRole Role);
+
+/// <summary>Logging of member-to-member TLS.</summary>
+internal static partial class MemberTlsLog
+{
+    [LoggerMessage(EventId = 253, Level = LogLevel.Warning, Message = "Refused a control-plane member connection: {Reason}")]
+    public static partial void Refused(ILogger logger, string reason);
+}
 
 /// <summary>Adds the cluster roles to an <see cref="IWarpGridBuilder"/>: control plane (CA, join tokens, node agents over mTLS gRPC, scheduling controller) or node agent.</summary>
 public static class ClusterBuilderExtensions
@@ -81,9 +89,54 @@ public static class ClusterBuilderExtensions
                     CertificateLifetime = o.CertificateLifetime,
                 },
                 sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILogger<ClusterControlPlane>>());
+                sp.GetRequiredService<ILogger<ClusterControlPlane>>(),
+                sp.GetService<RaftStoreMarker>() is null ? null : sp.GetRequiredService<RaftControlPlaneLeadership>());
         });
+        services.TryAddSingleton(sp => new RaftControlPlaneLeadership(sp.GetRequiredService<RaftClusterStore>()));
+        services.TryAddSingleton(sp => new ControlPlaneMembers(
+            sp.GetRequiredService<IClusterStore>(),
+            sp.GetService<RaftStoreMarker>() is null ? null : sp.GetRequiredService<RaftClusterStore>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<ControlPlaneMembers>>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ControlPlaneHostedService>());
+
+        // An HA control plane (with UseRaftStore): module bytes are replicated through the store, so any member can serve them.
+        if (services.LastOrDefault(d => d.ServiceType == typeof(IBlobStore)) is { } blobs)
+        {
+            services.Replace(ServiceDescriptor.Singleton<IBlobStore>(sp =>
+            {
+                var local = (IBlobStore)(blobs.ImplementationInstance ?? blobs.ImplementationFactory?.Invoke(sp) ?? ActivatorUtilities.CreateInstance(sp, blobs.ImplementationType!));
+                return sp.GetService<RaftStoreMarker>() is null
+                    ? local
+                    : new ReplicatedModuleStore(local, sp.GetRequiredService<IClusterStore>(), sp.GetRequiredService<ILogger<ReplicatedModuleStore>>());
+            }));
+        }
+
+        // Member-to-member mTLS (with UseRaftStore and a cluster secret): every member issues itself a member
+        // certificate from the cluster CA and accepts only peers that present one of the same CA.
+        services.AddOptions<RaftStoreOptions>().PostConfigure<IServiceProvider>((raft, sp) =>
+        {
+            var cluster = sp.GetRequiredService<IOptions<WarpGridClusterOptions>>().Value;
+            if (raft.ServerTls is not null || raft.ClientTls is not null || cluster.SecretFile is null || string.IsNullOrWhiteSpace(raft.Listen))
+            {
+                return;
+            }
+
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("WarpGrid.Hosting.Cluster.MemberTls");
+            long lastLog = 0;
+            var tls = new ClusterMemberTls(sp.GetRequiredService<ClusterAuthorityHolder>().Authority, raft.Listen, cluster.MemberCertificateLifetime, sp.GetRequiredService<TimeProvider>(), reason =>
+            {
+                // Peers retry constantly: log a refusal at most every 10 s.
+                long now = Environment.TickCount64;
+                long last = Interlocked.Read(ref lastLog);
+                if (now - last > 10_000 && Interlocked.CompareExchange(ref lastLog, now, last) == last)
+                {
+                    MemberTlsLog.Refused(logger, reason);
+                }
+            });
+            raft.ServerTls = tls.ServerOptions();
+            raft.ClientTls = tls.ClientOptions();
+        });
         return builder;
     }
 

@@ -32,6 +32,24 @@ public sealed class WarpGridClusterOptions
 
     /// <summary>Extra DNS names and IP addresses for the control plane's TLS certificate (loopback and the host name are always in).</summary>
     public IList<string> ServerNames { get; } = [];
+
+    /// <summary>
+    /// A file holding the cluster secret (at least 32 bytes; surrounding whitespace ignored), the same on every
+    /// control-plane member. Required when the control plane has a Raft-replicated store: every member derives the
+    /// cluster CA from it (no CA files to copy), issues itself a member certificate, and member-to-member links (Raft,
+    /// forwarded writes) become mutual TLS pinned to that CA. Without it a single control plane keeps its CA in
+    /// <c>&lt;data&gt;/cluster</c>.
+    /// </summary>
+    public string? SecretFile { get; set; }
+
+    /// <summary>
+    /// This member's agent URL as agents should reach it (<c>https://HOST:PORT</c>), told to agents so that they can
+    /// fail over between members. <c>warpd</c> sets it from <c>--cluster</c>.
+    /// </summary>
+    public string? AdvertiseUrl { get; set; }
+
+    /// <summary>Lifetime of member certificates for member-to-member mTLS (reissued in memory after two thirds). Default 7 days.</summary>
+    public TimeSpan MemberCertificateLifetime { get; set; } = TimeSpan.FromDays(7);
 }
 
 /// <summary>Settings of a node agent (configuration section <c>WarpGrid:Agent</c>).</summary>
@@ -40,8 +58,16 @@ public sealed class WarpGridAgentOptions
     /// <summary>The configuration section.</summary>
     public const string Section = "WarpGrid:Agent";
 
-    /// <summary>The control plane's cluster URL, e.g. <c>https://10.0.0.1:9443</c>.</summary>
+    /// <summary>
+    /// The control plane's cluster URL, e.g. <c>https://10.0.0.1:9443</c>, or several members' URLs separated by commas
+    /// (an HA control plane): the agent talks to the leader, learns every member's URL from it, and fails over to
+    /// another member when its member dies.
+    /// </summary>
     public string? Join { get; set; }
+
+    /// <summary>The URLs in <see cref="Join"/>.</summary>
+    internal IReadOnlyList<string> JoinUrls() =>
+        (Join ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>A join token (<c>wg1.…</c>); needed only until the node has a certificate (and to join again after it expired).</summary>
     public string? Token { get; set; }
@@ -144,6 +170,21 @@ internal sealed class ClusterOptionsValidator : IValidateOptions<WarpGridCluster
             errors.Add($"{s}:TokenLifetime must be positive (got {options.TokenLifetime}).");
         }
 
+        if (options.SecretFile is { } secret && !File.Exists(secret))
+        {
+            errors.Add($"{s}:SecretFile '{secret}' does not exist (create it with: head -c 32 /dev/urandom | base64 > {secret}).");
+        }
+
+        if (options.AdvertiseUrl is { } url && (!Uri.TryCreate(url, UriKind.Absolute, out var advertise) || advertise.Scheme != Uri.UriSchemeHttps))
+        {
+            errors.Add($"{s}:AdvertiseUrl must be an https:// URL, e.g. https://10.0.0.1:9443 (got '{url}').");
+        }
+
+        if (options.MemberCertificateLifetime < TimeSpan.FromMinutes(1) || options.MemberCertificateLifetime > TimeSpan.FromDays(366))
+        {
+            errors.Add($"{s}:MemberCertificateLifetime must be between 1 minute and 366 days (got {options.MemberCertificateLifetime}).");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
@@ -182,9 +223,10 @@ internal sealed class AgentOptionsValidator : IValidateOptions<WarpGridAgentOpti
     {
         var s = WarpGridAgentOptions.Section;
         var errors = new List<string>();
-        if (string.IsNullOrWhiteSpace(options.Join) || !Uri.TryCreate(options.Join, UriKind.Absolute, out var join) || join.Scheme != Uri.UriSchemeHttps)
+        var urls = options.JoinUrls();
+        if (urls.Count == 0 || urls.Any(u => !Uri.TryCreate(u, UriKind.Absolute, out var join) || join.Scheme != Uri.UriSchemeHttps))
         {
-            errors.Add($"{s}:Join must be the control plane's https:// cluster URL, e.g. https://127.0.0.1:9443 (got '{options.Join}').");
+            errors.Add($"{s}:Join must be the control plane's https:// cluster URL, e.g. https://127.0.0.1:9443, or several separated by commas (got '{options.Join}').");
         }
 
         if (options.Token is not null && !JoinToken.TryParse(options.Token, out _, out var tokenError))

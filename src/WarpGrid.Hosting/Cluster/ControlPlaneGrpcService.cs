@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Google.Protobuf;
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -43,7 +44,13 @@ public sealed class ControlPlaneTls
                 {
                     var dns = new List<string> { "localhost", Environment.MachineName };
                     var ips = new List<IPAddress> { IPAddress.Loopback, IPAddress.IPv6Loopback };
-                    foreach (var name in _options.ServerNames)
+                    var names = _options.ServerNames.ToList();
+                    if (Uri.TryCreate(_options.AdvertiseUrl, UriKind.Absolute, out var advertise))
+                    {
+                        names.Add(advertise.Host);
+                    }
+
+                    foreach (var name in names)
                     {
                         if (IPAddress.TryParse(name, out var ip))
                         {
@@ -75,9 +82,13 @@ internal sealed partial class ControlPlaneGrpcService(
     ClusterControlPlane controlPlane,
     IClusterStore store,
     IBlobStore blobs,
+    ControlPlaneMembers members,
     IOptions<WarpGridClusterOptions> options,
     ILogger<ControlPlaneGrpcService> logger) : NodeAgent.NodeAgentBase
 {
+    /// <summary>The trailer in which a member that does not lead names the leader's agent URL.</summary>
+    public const string LeaderTrailer = "warpgrid-leader-url";
+
     public override Task<ClusterInfo> GetClusterInfo(ClusterInfoRequest request, ServerCallContext context) =>
         Task.FromResult(new ClusterInfo { CaCertificate = ByteString.CopyFrom(controlPlane.Authority.CertificateDer), ClusterName = options.Value.ClusterName });
 
@@ -95,7 +106,26 @@ internal sealed partial class ControlPlaneGrpcService(
 
         using (cert)
         {
-            return Response(cert);
+            var response = Response(cert);
+            await AddMembersAsync(response.Members, context.CancellationToken).ConfigureAwait(false);
+            return response;
+        }
+    }
+
+    private async Task AddMembersAsync(Google.Protobuf.Collections.RepeatedField<string> list, CancellationToken cancellationToken)
+    {
+        if (!members.Replicated)
+        {
+            return;
+        }
+
+        try
+        {
+            list.AddRange((await members.AllAsync(cancellationToken).ConfigureAwait(false)).Values.Order(StringComparer.Ordinal));
+        }
+        catch (IOException)
+        {
+            // the member list is a hint; the agent keeps the URLs it knows
         }
     }
 
@@ -148,8 +178,29 @@ internal sealed partial class ControlPlaneGrpcService(
             Running = [.. request.Running.Select(r => new RunningReport(r.Deployment, r.AllocationRevision, r.Instances, r.State == "running"))],
             CertificateNotAfter = context.GetHttpContext().Connection.ClientCertificate?.NotAfter.ToUniversalTime(),
         };
-        await controlPlane.HeartbeatAsync(node, info, context.CancellationToken).ConfigureAwait(false);
-        return new HeartbeatResponse { HeartbeatIntervalMs = (long)options.Value.HeartbeatInterval.TotalMilliseconds };
+        try
+        {
+            await controlPlane.HeartbeatAsync(node, info, context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (ControlPlaneNotLeaderException ex)
+        {
+            var leader = await members.LeaderUrlAsync(context.CancellationToken).ConfigureAwait(false);
+            var trailers = new Metadata();
+            if (leader is not null)
+            {
+                trailers.Add(LeaderTrailer, leader);
+            }
+
+            throw new RpcException(new Status(StatusCode.Unavailable, ex.Message + (leader is null ? " (no leader elected yet)" : $" (the leader is {leader})")), trailers);
+        }
+        catch (IOException ex)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the control plane's store is unavailable: " + ex.Message));
+        }
+
+        var response = new HeartbeatResponse { HeartbeatIntervalMs = (long)options.Value.HeartbeatInterval.TotalMilliseconds };
+        await AddMembersAsync(response.Members, context.CancellationToken).ConfigureAwait(false);
+        return response;
     }
 
     public override async Task WatchAllocations(WatchAllocationsRequest request, IServerStreamWriter<AllocationSet> responseStream, ServerCallContext context)
@@ -253,10 +304,10 @@ internal sealed partial class ControlPlaneGrpcService(
 
 /// <summary>Runs the control plane: creates the first join token on first start, then the scheduling controller.</summary>
 internal sealed partial class ControlPlaneHostedService(
-    ClusterControlPlane controlPlane,
-    ClusterAuthorityHolder authority,
+    IServiceProvider services,
     IOptions<WarpGridClusterOptions> options,
     IOptions<WarpGridNodeOptions> nodeOptions,
+    TimeProvider time,
     ILogger<ControlPlaneHostedService> logger) : IHostedService
 {
     /// <summary>The file the first join token is written to (mode 0600) for operators and tests.</summary>
@@ -264,8 +315,37 @@ internal sealed partial class ControlPlaneHostedService(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // Resolved here, not in the constructor: hosted services are all constructed before the store starts.
+        var controlPlane = services.GetRequiredService<ClusterControlPlane>();
+        var authority = services.GetRequiredService<ClusterAuthorityHolder>();
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await CreateFirstTokenAsync(controlPlane, authority, cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // A replicated store without a leader yet (members starting together): wait for one.
+                Log.StoreNotReady(logger, attempt, ex.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(500), time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (options.Value.AdvertiseUrl is { } url)
+        {
+            await services.GetRequiredService<ControlPlaneMembers>().PublishAsync(url, cancellationToken).ConfigureAwait(false);
+        }
+
+        Log.CaReady(logger, controlPlane.Authority.PinnedHash, authority.Created);
+    }
+
+    private async Task CreateFirstTokenAsync(ClusterControlPlane controlPlane, ClusterAuthorityHolder authority, CancellationToken cancellationToken)
+    {
         var tokens = await controlPlane.Tokens.ListAsync(cancellationToken).ConfigureAwait(false);
         var dir = ClusterAuthorityHolder.DirectoryFor(nodeOptions.Value);
+        Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, TokenFile);
         if (authority.Created || tokens.Count == 0 || !File.Exists(path))
         {
@@ -273,8 +353,6 @@ internal sealed partial class ControlPlaneHostedService(
             ClusterCertificateAuthority.WritePrivate(path, token + Environment.NewLine);
             Log.TokenCreated(logger, token.ToString(), record.ExpiresAt, path);
         }
-
-        Log.CaReady(logger, controlPlane.Authority.PinnedHash, authority.Created);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -286,15 +364,40 @@ internal sealed partial class ControlPlaneHostedService(
 
         [LoggerMessage(EventId = 231, Level = LogLevel.Information, Message = "Cluster CA ready (sha256 {Hash}, created now: {Created})")]
         public static partial void CaReady(ILogger logger, string hash, bool created);
+
+        [LoggerMessage(EventId = 232, Level = LogLevel.Information, Message = "The store is not ready yet (attempt {Attempt}): {Reason}")]
+        public static partial void StoreNotReady(ILogger logger, int attempt, string reason);
     }
 }
 
-/// <summary>Loads or creates the cluster CA in <c>&lt;data&gt;/cluster</c>.</summary>
+/// <summary>
+/// The cluster CA: derived from the cluster secret (<see cref="WarpGridClusterOptions.SecretFile"/>; required with a
+/// replicated store), or loaded from / created in <c>&lt;data&gt;/cluster</c> on a single control plane.
+/// </summary>
 internal sealed class ClusterAuthorityHolder
 {
-    public ClusterAuthorityHolder(IOptions<WarpGridNodeOptions> node, IOptions<WarpGridClusterOptions> cluster, TimeProvider time)
+    public ClusterAuthorityHolder(IOptions<WarpGridNodeOptions> node, IOptions<WarpGridClusterOptions> cluster, TimeProvider time, IServiceProvider services)
     {
-        (Authority, Created) = ClusterCertificateAuthority.LoadOrCreate(DirectoryFor(node.Value), cluster.Value.ClusterName, time);
+        var o = cluster.Value;
+        if (o.SecretFile is { } secretFile)
+        {
+            var secret = System.Text.Encoding.UTF8.GetBytes(File.ReadAllText(secretFile).Trim());
+            if (secret.Length < ClusterCertificateAuthority.MinSecretBytes)
+            {
+                throw new InvalidOperationException($"{WarpGridClusterOptions.Section}:SecretFile '{secretFile}' holds {secret.Length} bytes; the cluster secret needs at least {ClusterCertificateAuthority.MinSecretBytes} (create one with: head -c 32 /dev/urandom | base64 > {secretFile})");
+            }
+
+            Authority = ClusterCertificateAuthority.FromSecret(secret, o.ClusterName, time);
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(secret);
+            return;
+        }
+
+        if (services.GetService<RaftStoreMarker>() is not null)
+        {
+            throw new InvalidOperationException($"{WarpGridClusterOptions.Section}:SecretFile (--cluster-secret-file) is required when the control plane has a replicated store (--raft-listen): every member derives the cluster CA from the same secret (create one with: head -c 32 /dev/urandom | base64 > cluster-secret, and give the file to every member)");
+        }
+
+        (Authority, Created) = ClusterCertificateAuthority.LoadOrCreate(DirectoryFor(node.Value), o.ClusterName, time);
     }
 
     public ClusterCertificateAuthority Authority { get; }

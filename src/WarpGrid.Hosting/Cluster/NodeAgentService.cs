@@ -109,8 +109,83 @@ internal sealed partial class NodeAgentService(
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
     private readonly string _session = Guid.NewGuid().ToString("N");
     private readonly string _directory = Path.Combine(nodeOptions.Value.DataDirectory, "agent");
+    private readonly Lock _endpointsLock = new();
+    private readonly List<string> _endpoints = [];
     private AgentCredentials? _credentials;
     private TimeSpan _heartbeatInterval = TimeSpan.FromSeconds(2);
+    private string? _current;
+    private int _failuresSinceConnected;
+
+    /// <summary>The control-plane member this agent talks to now.</summary>
+    private string Current
+    {
+        get
+        {
+            lock (_endpointsLock)
+            {
+                if (_endpoints.Count == 0)
+                {
+                    _endpoints.AddRange(Options.JoinUrls());
+                }
+
+                return _current ??= _endpoints[0];
+            }
+        }
+    }
+
+    /// <summary>Adds member URLs learned from the control plane (kept with those from --join).</summary>
+    private void Learn(IEnumerable<string> urls)
+    {
+        lock (_endpointsLock)
+        {
+            foreach (var url in urls)
+            {
+                if (Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttps && !_endpoints.Contains(url, StringComparer.OrdinalIgnoreCase))
+                {
+                    _endpoints.Add(url);
+                }
+            }
+        }
+    }
+
+    /// <summary>Moves to the leader named by a member that does not lead, or to the next known member.</summary>
+    private void FailOver(string? leaderHint)
+    {
+        lock (_endpointsLock)
+        {
+            var from = _current;
+            if (leaderHint is not null)
+            {
+                if (!_endpoints.Contains(leaderHint, StringComparer.OrdinalIgnoreCase))
+                {
+                    _endpoints.Add(leaderHint);
+                }
+
+                _current = leaderHint;
+            }
+            else if (_endpoints.Count > 1)
+            {
+                int index = _current is null ? -1 : _endpoints.FindIndex(e => string.Equals(e, _current, StringComparison.OrdinalIgnoreCase));
+                _current = _endpoints[(index + 1) % _endpoints.Count];
+            }
+
+            if (!string.Equals(from, _current, StringComparison.OrdinalIgnoreCase))
+            {
+                Log.FailingOver(logger, from ?? "?", _current ?? "?", leaderHint is not null ? "redirected to the leader" : "trying the next member");
+            }
+        }
+    }
+
+    private int EndpointCount
+    {
+        get
+        {
+            lock (_endpointsLock)
+            {
+                return Math.Max(1, _endpoints.Count);
+            }
+        }
+    }
 
     private WarpGridAgentOptions Options => options.Value;
 
@@ -131,10 +206,19 @@ internal sealed partial class NodeAgentService(
 
                 await RunConnectedAsync(_credentials, stoppingToken).ConfigureAwait(false);
                 backoff = TimeSpan.FromMilliseconds(250);
+                _failuresSinceConnected = 0;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 break;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && ex.Trailers.GetValue(ControlPlaneGrpcService.LeaderTrailer) is { Length: > 0 } leader)
+            {
+                // A member that does not lead names the leader: go there at once.
+                Log.Disconnected(logger, Current, ex.Status.Detail);
+                FailOver(leader);
+                await Task.Delay(TimeSpan.FromMilliseconds(50), time, stoppingToken).ConfigureAwait(false);
+                continue;
             }
             catch (RpcException ex) when (ex.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied)
             {
@@ -148,7 +232,15 @@ internal sealed partial class NodeAgentService(
             }
             catch (Exception ex) when (ex is RpcException or IOException or HttpRequestException or CryptographicException or InvalidOperationException or AgentJoinException)
             {
-                Log.Disconnected(logger, Options.Join ?? "?", ex.Message);
+                Log.Disconnected(logger, Current, ex.Message);
+                FailOver(null);
+            }
+
+            // With several members, try each once quickly (failover) before backing off.
+            if (++_failuresSinceConnected < EndpointCount + 1)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100), time, stoppingToken).ConfigureAwait(false);
+                continue;
             }
 
             await Task.Delay(backoff, time, stoppingToken).ConfigureAwait(false);
@@ -176,7 +268,7 @@ internal sealed partial class NodeAgentService(
         var hash = ClusterCertificateAuthority.HashOf(ca);
         if (!string.Equals(hash, token!.CaHash, StringComparison.Ordinal))
         {
-            throw new AgentJoinException($"the control plane at {Options.Join} presents CA sha256 {hash}, but the join token pins {token.CaHash}: not joining (wrong address, or a token from another cluster)");
+            throw new AgentJoinException($"the control plane at {Current} presents CA sha256 {hash}, but the join token pins {token.CaHash}: not joining (wrong address, or a token from another cluster)");
         }
 
         // 2. Join over TLS validated against that CA.
@@ -186,7 +278,8 @@ internal sealed partial class NodeAgentService(
             using var channel = Channel(new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = (_, c, _, e) => AgentCredentials.ValidateServer(ca, c, e) } });
             var response = await new NodeAgent.NodeAgentClient(channel).JoinAsync(new JoinRequest { Token = token.ToString(), Csr = ByteString.CopyFrom(csr), NodeName = NodeName }, deadline: Deadline(), cancellationToken: cancellationToken).ConfigureAwait(false);
             var credentials = AgentCredentials.Save(_directory, key, response.Certificate.ToByteArray(), response.CaCertificate.ToByteArray());
-            Log.Joined(logger, NodeName, Options.Join!, credentials.Certificate.NotAfter.ToUniversalTime());
+            Learn(response.Members);
+            Log.Joined(logger, NodeName, Current, credentials.Certificate.NotAfter.ToUniversalTime());
             return credentials;
         }
     }
@@ -197,7 +290,7 @@ internal sealed partial class NodeAgentService(
         handler.KeepAlivePingDelay = TimeSpan.FromSeconds(10);
         handler.KeepAlivePingTimeout = TimeSpan.FromSeconds(10);
         handler.EnableMultipleHttp2Connections = true;
-        return GrpcChannel.ForAddress(Options.Join!, new GrpcChannelOptions { HttpHandler = handler, MaxReceiveMessageSize = 300 << 20, MaxSendMessageSize = 16 << 20 });
+        return GrpcChannel.ForAddress(Current, new GrpcChannelOptions { HttpHandler = handler, MaxReceiveMessageSize = 300 << 20, MaxSendMessageSize = 16 << 20 });
     }
 
     private DateTime Deadline() => time.GetUtcNow().UtcDateTime.AddSeconds(30);
@@ -223,7 +316,8 @@ internal sealed partial class NodeAgentService(
 
         // The first heartbeat registers the node (and proves the certificate is accepted) before anything else.
         await HeartbeatAsync(client, credentials, stoppingToken).ConfigureAwait(false);
-        Log.Connected(logger, NodeName, Options.Join!);
+        Log.Connected(logger, NodeName, Current);
+        _failuresSinceConnected = 0;
         var watch = Task.Run(() => WatchAsync(client, session.Token), CancellationToken.None);
         var beats = Task.Run(() => HeartbeatLoopAsync(client, credentials, renewAt, session.Token), CancellationToken.None);
         var first = await Task.WhenAny(watch, beats).ConfigureAwait(false);
@@ -311,11 +405,15 @@ internal sealed partial class NodeAgentService(
             });
         }
 
-        var response = await client.HeartbeatAsync(request, deadline: Deadline(), cancellationToken: cancellationToken).ConfigureAwait(false);
+        // A short deadline: a member that stopped answering is left for another well within the node's not-ready timeout.
+        var deadline = time.GetUtcNow().UtcDateTime + TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(3).Ticks, 3 * _heartbeatInterval.Ticks));
+        var response = await client.HeartbeatAsync(request, deadline: deadline, cancellationToken: cancellationToken).ConfigureAwait(false);
         if (response.HeartbeatIntervalMs > 0)
         {
             _heartbeatInterval = TimeSpan.FromMilliseconds(response.HeartbeatIntervalMs);
         }
+
+        Learn(response.Members);
     }
 
     private async Task WatchAsync(NodeAgent.NodeAgentClient client, CancellationToken cancellationToken)
@@ -400,6 +498,9 @@ internal sealed partial class NodeAgentService(
 
         [LoggerMessage(EventId = 246, Level = LogLevel.Information, Message = "Deallocated {Deployment}")]
         public static partial void Removed(ILogger logger, string deployment);
+
+        [LoggerMessage(EventId = 247, Level = LogLevel.Information, Message = "Control plane {From} -> {To} ({Reason})")]
+        public static partial void FailingOver(ILogger logger, string from, string to, string reason);
     }
 }
 
