@@ -36,6 +36,31 @@ public sealed class NodeHealthTrackerTests
     }
 
     [Fact]
+    public void A_new_leader_taking_over_keeps_stored_statuses_for_one_not_ready_timeout_and_forgets_stale_nodes()
+    {
+        var t = Tracker();
+        t.Heartbeat("stale", ready: true, null);
+        _time.Advance(TimeSpan.FromMinutes(5)); // this member followed for a while: what it tracked is stale
+
+        t.TakeOver([KeyValuePair.Create("a", NodeStatus.Ready), KeyValuePair.Create("gone", NodeStatus.Lost)]);
+        Assert.Null(t.StatusOf("stale"));
+        Assert.Equal(NodeStatus.Ready, t.StatusOf("a"));
+        Assert.Equal(NodeStatus.Lost, t.StatusOf("gone"));
+
+        // Grace: nothing changes before NotReadyAfter, so agents have time to reach the new leader.
+        _time.Advance(TimeSpan.FromSeconds(9));
+        Assert.Empty(t.Evaluate());
+        Assert.Null(t.Heartbeat("a", ready: true, null)); // the agent arrived: still ready, no transition
+
+        // An agent that never arrives goes the usual way: not ready, then lost.
+        t.TakeOver([KeyValuePair.Create("b", NodeStatus.Ready)]);
+        _time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(NodeStatus.NotReady, Assert.Single(t.Evaluate()).To);
+        _time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Equal(NodeStatus.Lost, Assert.Single(t.Evaluate()).To);
+    }
+
+    [Fact]
     public void An_agent_that_reports_a_problem_is_not_ready_with_its_reason()
     {
         var t = Tracker();
