@@ -25,6 +25,7 @@ scripts=(
   tests/guests/build.sh
   tests/guests/echo-js/build.sh
   tests/guests/hello-cli/build.sh
+  tests/guests/http-c/build.sh
 )
 
 for s in "${scripts[@]}"; do

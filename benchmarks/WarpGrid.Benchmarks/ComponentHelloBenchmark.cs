@@ -9,16 +9,18 @@ using WarpGrid.Core.Runtime.Wagi;
 namespace WarpGrid.Benchmarks;
 
 /// <summary>
-/// One <c>wasi:http</c> request to <c>samples/hello-js</c> handled in process (take a pre-instantiated instance, call
-/// <c>handle</c>, collect the streamed response, drop the store and instantiate the next one), against one WAGI
-/// request to the C <c>samples/hello</c> in the same run. Goal (issue 4): component ≤ 2× the WAGI cost.
+/// One <c>wasi:http</c> request handled in process (take a pre-instantiated instance, call <c>handle</c>, collect the
+/// streamed response; the used store is dropped and the next instance instantiated on a thread-pool thread), for the
+/// C component hello (<c>tests/guests/http-c</c>, 10 KB) and <c>samples/hello-js</c> (StarlingMonkey, 13 MB), against
+/// one WAGI request to the C <c>samples/hello</c> in the same run. Goal (issue 4): a component hello ≤ 2× the WAGI cost.
 /// </summary>
 [MemoryDiagnoser]
 public class ComponentHelloBenchmark
 {
     private WasmNodeRuntime _runtime = null!;
     private ComponentHttpPool _helloJs = null!;
-    private InstancePool _helloC = null!;
+    private ComponentHttpPool _helloC = null!;
+    private InstancePool _wagiHello = null!;
     private WagiRequest _wagi = null!;
 
     [GlobalSetup]
@@ -29,7 +31,9 @@ public class ComponentHelloBenchmark
         _runtime = new WasmNodeRuntime(new WasmRuntimeOptions { MaxInstancesPerNode = 64, MaxMemoryPerInstanceBytes = 256L << 20, CompiledCacheDirectory = cache });
         var component = _runtime.Modules.GetOrCompileComponent(File.ReadAllBytes(RepoPaths.Combine("samples", "hello-js", "hello-js.wasm")));
         _helloJs = _runtime.CreateComponentPool(new PoolSettings { Deployment = "hello-js", MinInstances = 1, MaxInstances = 4, MemoryLimitBytes = 128L << 20, RequestTimeout = TimeSpan.FromSeconds(5) }, component);
-        _helloC = _runtime.CreatePool(new PoolSettings { Deployment = "hello", MinInstances = 1, MaxInstances = 4, MemoryLimitBytes = 16L << 20, RequestTimeout = TimeSpan.FromSeconds(5) }, _runtime.Modules.LoadFile(RepoPaths.Combine("samples", "hello", "hello.wasm")));
+        var httpC = _runtime.Modules.GetOrCompileComponent(File.ReadAllBytes(RepoPaths.Combine("tests", "guests", "http-c", "http-c.wasm")));
+        _helloC = _runtime.CreateComponentPool(new PoolSettings { Deployment = "http-c", MinInstances = 1, MaxInstances = 4, MemoryLimitBytes = 16L << 20, RequestTimeout = TimeSpan.FromSeconds(5) }, httpC);
+        _wagiHello = _runtime.CreatePool(new PoolSettings { Deployment = "hello", MinInstances = 1, MaxInstances = 4, MemoryLimitBytes = 16L << 20, RequestTimeout = TimeSpan.FromSeconds(5) }, _runtime.Modules.LoadFile(RepoPaths.Combine("samples", "hello", "hello.wasm")));
         _wagi = new WagiRequest
         {
             Method = "GET",
@@ -44,12 +48,18 @@ public class ComponentHelloBenchmark
             Headers = [new("Host", "127.0.0.1:8080"), new("User-Agent", "wrk"), new("Accept", "*/*")],
         };
 
-        var check = new Exchange();
-        var result = _helloJs.InvokeAsync(check).AsTask().GetAwaiter().GetResult();
+        Check(_helloJs, "/hello-js", "Hello from JavaScript on WarpGrid! You asked for /hello-js\n");
+        Check(_helloC, "/hello", "Hello from C on WarpGrid (wasi:http)!\n");
+    }
+
+    private static void Check(ComponentHttpPool pool, string path, string expected)
+    {
+        var check = new Exchange(path);
+        var result = pool.InvokeAsync(check).AsTask().GetAwaiter().GetResult();
         var body = Encoding.UTF8.GetString(check.Body.ToArray());
-        if (result.Fault is not null || check.Status != 200 || body != "Hello from JavaScript on WarpGrid! You asked for /hello-js\n")
+        if (result.Fault is not null || check.Status != 200 || body != expected)
         {
-            throw new InvalidOperationException($"hello-js: {result.Fault?.Code} {result.Fault?.Message} {check.Status} \"{body}\"");
+            throw new InvalidOperationException($"{pool.Settings.Deployment}: {result.Fault?.Code} {result.Fault?.Message} {check.Status} \"{body}\"");
         }
     }
 
@@ -58,6 +68,7 @@ public class ComponentHelloBenchmark
     {
         _helloJs.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _helloC.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _wagiHello.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _runtime.Dispose();
     }
 
@@ -65,24 +76,33 @@ public class ComponentHelloBenchmark
     [Benchmark(Baseline = true, Description = "WAGI hello (C)")]
     public async ValueTask<int> WagiHello()
     {
-        using var result = await _helloC.InvokeAsync(_wagi).ConfigureAwait(false);
+        using var result = await _wagiHello.InvokeAsync(_wagi).ConfigureAwait(false);
         return result.Response?.Body.Length ?? throw new InvalidOperationException(result.Fault?.Message);
+    }
+
+    /// <summary><c>wasi:http</c> C hello (<c>tests/guests/http-c</c> <c>/hello</c>), fresh instance per request.</summary>
+    [Benchmark(Description = "component hello (C, wasi:http)")]
+    public async ValueTask<long> ComponentHelloC()
+    {
+        var exchange = new Exchange("/hello");
+        var result = await _helloC.InvokeAsync(exchange).ConfigureAwait(false);
+        return result.Fault is null ? exchange.Body.Length : throw new InvalidOperationException(result.Fault.Message);
     }
 
     /// <summary><c>wasi:http</c> <c>samples/hello-js</c> (StarlingMonkey), fresh instance per request.</summary>
     [Benchmark(Description = "component hello-js (wasi:http)")]
     public async ValueTask<long> ComponentHello()
     {
-        var exchange = new Exchange();
+        var exchange = new Exchange("/hello-js");
         var result = await _helloJs.InvokeAsync(exchange).ConfigureAwait(false);
         return result.Fault is null ? exchange.Body.Length : throw new InvalidOperationException(result.Fault.Message);
     }
 
-    private sealed class Exchange : IComponentHttpExchange
+    private sealed class Exchange(string path) : IComponentHttpExchange
     {
         public string Method => "GET";
 
-        public string PathWithQuery => "/hello-js";
+        public string PathWithQuery => path;
 
         public string Scheme => "http";
 

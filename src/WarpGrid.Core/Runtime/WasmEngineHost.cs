@@ -15,6 +15,9 @@ public sealed partial class WasmEngineHost : IDisposable
     /// <summary>Pool slots kept beyond the node instance cap for deploy-time validation.</summary>
     internal const int ReservedSlots = 16;
 
+    /// <summary>Core instances (and tables) the pooling allocator provides per instance slot, for components.</summary>
+    internal const int CoreInstancesPerComponent = 6;
+
     private readonly Thread _ticker;
     private readonly ManualResetEventSlim _stop = new();
     private readonly ILogger _logger;
@@ -36,10 +39,15 @@ public sealed partial class WasmEngineHost : IDisposable
         var memoryBytes = (ulong)options.MaxMemoryPerInstanceBytes;
         var keepResident = (nuint)options.KeepResidentBytes;
 
+        // A component instance is several core instances (its main module, wit-component's shim and fixup modules, a
+        // preview 1 adapter: 3 for a C guest, 4 for StarlingMonkey), each taking a core-instance and a table slot; one
+        // slot per component ran out after a quarter of the node budget with Wasmtime's "maximum concurrent limit of N
+        // for core instances reached". Memories stay one per instance (they reserve address space).
         var pooling = new PoolingAllocationConfig()
-            .WithMaxCoreInstances(slots)
+            .WithTotalComponentInstances(slots)
+            .WithMaxCoreInstances(slots * CoreInstancesPerComponent)
             .WithMaxMemories(slots)
-            .WithMaxTables(slots)
+            .WithMaxTables(slots * CoreInstancesPerComponent)
             .WithMaxMemorySize((nuint)memoryBytes)
             .WithMaxTableElements(100_000)
             .WithLinearMemoryKeepResidentBytes(keepResident)

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using WarpGrid.Core.Observability;
 using WarpGrid.Core.Runtime.Pooling;
 using Wasmtime;
 
@@ -19,6 +20,9 @@ public sealed record ComponentInvocationResult(InvocationFault? Fault, bool Resp
 /// fresh, pre-instantiated instance (a StarlingMonkey or other guest cannot be re-entered after a response, and a
 /// trapped instance never can); after the request the instance is dropped and a new one is instantiated in its place.
 /// At most <c>max_instances</c> requests run at once; more wait up to <c>QueueTimeout</c>, then get 503.
+/// Dropping the used store and instantiating its replacement happen on a thread-pool thread after the request
+/// returns, so a request pays only for running the guest (about a third of the 13 MB StarlingMonkey cost was the
+/// madvise of the dirty pages on drop and the instantiation of the next instance; see docs/benchmarks.md).
 /// </summary>
 public sealed partial class ComponentHttpPool : IAsyncDisposable
 {
@@ -33,6 +37,8 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
     private readonly OutboundHttpPolicy _outbound;
     private readonly HttpMessageInvoker? _client;
     private int _nextId;
+    private int _readyOrPending;
+    private int _recycling;
     private int _waiting;
     private int _busy;
     private long _requests;
@@ -73,6 +79,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
         for (var i = 0; i < count; i++)
         {
             _ready.Enqueue(CreateSandbox());
+            Interlocked.Increment(ref _readyOrPending);
         }
     }
 
@@ -130,7 +137,11 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
         var coldStart = false;
         try
         {
-            if (!_ready.TryDequeue(out sandbox!))
+            if (_ready.TryDequeue(out sandbox!))
+            {
+                Interlocked.Decrement(ref _readyOrPending);
+            }
+            else
             {
                 Interlocked.Increment(ref _coldStarts);
                 coldStart = true;
@@ -159,7 +170,8 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
         }
         finally
         {
-            sandbox.Dispose();
+            // Never re-entered: the store is dropped and a fresh instance takes its place, off the request path.
+            ScheduleRecycle(sandbox);
         }
 
         string? guestError = null;
@@ -177,27 +189,74 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
             Interlocked.Increment(ref _faults);
             Interlocked.Increment(ref _replaced);
             Log.InvocationFailed(_logger, Settings.Deployment, sandbox.Id, fault.Code, fault.Message);
+            _runtime.Logs.Append(Settings.Deployment, Settings.Version, sandbox.Id, GuestLogStream.System, "request failed (" + fault.Code + "): " + fault.Message + "; the instance was discarded");
         }
 
         span?.SetTag("warpgrid.outcome", fault?.Code ?? "ok");
-        Replenish();
         return new ComponentInvocationResult(fault, exchange.ResponseStarted, sandbox.Id, guestError);
     }
 
-    private void Replenish()
+    /// <summary>Drops a used instance and refills the ready queue on a thread-pool thread.</summary>
+    /// <remarks>
+    /// At most <c>max_instances</c> recycles wait at once: past that the request thread recycles inline, so a guest
+    /// faster than its own teardown cannot pile up live stores (each holds pooling-allocator slots).
+    /// </remarks>
+    private void ScheduleRecycle(ComponentSandbox used)
     {
-        if (_closed || _ready.Count >= Math.Max(1, Settings.MinInstances))
+        if (Interlocked.Increment(ref _recycling) > Settings.MaxInstances)
         {
+            Recycle(used);
             return;
         }
 
+        ThreadPool.UnsafeQueueUserWorkItem(static state => state.Pool.Recycle(state.Used), (Pool: this, Used: used), preferLocal: false);
+    }
+
+    private void Recycle(ComponentSandbox used)
+    {
         try
         {
-            _ready.Enqueue(CreateSandbox());
+            used.Dispose();
+            Replenish();
         }
-        catch (Exception ex) when (ex is WasmValidationException or WasmtimeException or InstanceLimitException)
+        finally
         {
-            Log.RecycleFailed(_logger, Settings.Deployment, ex);
+            Interlocked.Decrement(ref _recycling);
+        }
+    }
+
+    /// <summary>Instantiates until <c>min_instances</c> (at least one) instances are ready or being created.</summary>
+    private void Replenish()
+    {
+        var target = Math.Max(1, Settings.MinInstances);
+        while (!_closed && Volatile.Read(ref _readyOrPending) < target)
+        {
+            if (Interlocked.Increment(ref _readyOrPending) > target)
+            {
+                Interlocked.Decrement(ref _readyOrPending);
+                return;
+            }
+
+            ComponentSandbox sandbox;
+            try
+            {
+                sandbox = CreateSandbox();
+            }
+            catch (Exception ex) when (ex is WasmValidationException or WasmtimeException or InstanceLimitException)
+            {
+                Interlocked.Decrement(ref _readyOrPending);
+                Log.RecycleFailed(_logger, Settings.Deployment, ex);
+                return;
+            }
+
+            if (_closed)
+            {
+                Interlocked.Decrement(ref _readyOrPending);
+                sandbox.Dispose();
+                return;
+            }
+
+            _ready.Enqueue(sandbox);
         }
     }
 
@@ -257,7 +316,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
     {
         _closed = true;
         var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        while (Volatile.Read(ref _busy) > 0 && Stopwatch.GetTimestamp() < deadline)
+        while ((Volatile.Read(ref _busy) > 0 || Volatile.Read(ref _recycling) > 0) && Stopwatch.GetTimestamp() < deadline)
         {
             await Task.Delay(10).ConfigureAwait(false);
         }
@@ -267,7 +326,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
             sandbox.Dispose();
         }
 
-        if (Volatile.Read(ref _busy) == 0)
+        if (Volatile.Read(ref _busy) == 0 && Volatile.Read(ref _recycling) == 0)
         {
             _linker.Dispose();
         }

@@ -61,9 +61,24 @@ internal readonly unsafe ref struct HostCall
 
     public ulong U64(int index) => Arg(index)->Bits;
 
-    public uint U32(int index) => (uint)Arg(index)->Bits;
+    /// <summary>
+    /// An unsigned integer argument of up to 32 bits, read at its own width: Wasmtime writes only the payload bytes of a
+    /// <c>u8</c>/<c>u16</c> value, the rest of the union is whatever was on its stack (a <c>u16</c> status read as 32 bits
+    /// was garbage, so <c>set-status-code(200)</c> answered err and left its borrow unreleased).
+    /// </summary>
+    public uint U32(int index)
+    {
+        var value = Arg(index);
+        return value->Kind switch
+        {
+            ValKind.U8 or ValKind.S8 or ValKind.Bool => (byte)value->Bits,
+            ValKind.U16 or ValKind.S16 => (ushort)value->Bits,
+            _ => (uint)value->Bits,
+        };
+    }
 
-    public bool Bool(int index) => Arg(index)->Bits != 0;
+    /// <summary>A <c>bool</c> argument: one byte.</summary>
+    public bool Bool(int index) => (byte)Arg(index)->Bits != 0;
 
     public string String(int index) => Val.ReadString(Arg(index));
 
@@ -110,6 +125,12 @@ internal readonly unsafe ref struct HostCall
         if (value->Kind != ValKind.Resource)
         {
             throw new HostTrapException($"expected a resource argument, got {value->Kind}");
+        }
+
+        var index = value - _args;
+        if (index >= 0 && index < (nint)_argCount && index < 64)
+        {
+            State.ConvertedArgs |= 1UL << (int)index;
         }
 
         nint host;
@@ -450,6 +471,9 @@ internal sealed class ComponentStoreState
         Resources.Clear();
     }
 
+    /// <summary>Bit i is set when argument i of the current host call was converted to a host resource.</summary>
+    public ulong ConvertedArgs { get; set; }
+
     public static ComponentStoreState? For(nint context) => ByContext.GetValueOrDefault(context);
 }
 
@@ -479,13 +503,32 @@ internal static unsafe class HostDispatch
         {
             var function = (HostFunction)GCHandle.FromIntPtr(data).Target!;
             var call = new HostCall(state, context, args, argCount, results, resultCount);
+            state.ConvertedArgs = 0;
             function(ref call);
+            ReleaseUnusedBorrows(state, context, args, argCount);
             return 0;
         }
         catch (Exception ex)
         {
             state.HostFault ??= ex;
             return ComponentNative.NewError(ex is HostTrapException or ComponentExitException ? ex.Message : "host call failed: " + ex.GetType().Name + ": " + ex.Message);
+        }
+    }
+
+    /// <summary>
+    /// Ends the borrows of resource arguments the host function never looked at (an early <c>err</c> return, e.g.
+    /// <c>set-status-code(1000)</c>): Wasmtime counts a borrow lent to the host until the host drops it, and traps the
+    /// whole export call with "borrow handles still remain at the end of the call" otherwise.
+    /// </summary>
+    private static void ReleaseUnusedBorrows(ComponentStoreState state, nint context, CVal* args, nuint argCount)
+    {
+        var count = (int)Math.Min(argCount, 64);
+        for (var i = 0; i < count; i++)
+        {
+            if (args[i].Kind == ValKind.Resource && (state.ConvertedArgs & (1UL << i)) == 0 && !ComponentNative.wasmtime_component_resource_any_owned(args[i].Resource))
+            {
+                ComponentNative.TakeError(ComponentNative.wasmtime_component_resource_any_drop(context, args[i].Resource), out _);
+            }
         }
     }
 
