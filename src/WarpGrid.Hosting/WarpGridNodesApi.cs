@@ -145,6 +145,7 @@ public static class WarpGridNodesApiExtensions
                 pending = placement.Pending?.ToString(),
                 reasons = placement.Pending?.Reasons.Select(r => new { reason = r.Reason, nodes = r.NodeCount }),
                 message = placement.Message,
+                constraints = placement.Constraints,
                 explain = explanation,
             }, Json);
         });

@@ -14,7 +14,7 @@ internal static class NodesCommand
         nodes.Subcommands.Add(List(context));
         nodes.Subcommands.Add(Label(context));
         nodes.Subcommands.Add(Taint(context));
-        nodes.Subcommands.Add(Simple(context, "cordon", "Stop placing new instances on a node (it keeps what it runs)."));
+        nodes.Subcommands.Add(Simple(context, "cordon", "Stop placing new instances on a node (it keeps what it runs; 'drain' moves them off)."));
         nodes.Subcommands.Add(Simple(context, "uncordon", "Let a node take new instances again (also ends a drain)."));
         nodes.Subcommands.Add(Simple(context, "drain", "Cordon a node and move its instances elsewhere; each replacement starts before the drained instance stops."));
         return nodes;
@@ -216,6 +216,12 @@ internal static class NodesCommand
         var labels = result?["labels"] is JsonObject l && l.Count > 0 ? string.Join(",", l.Select(p => $"{p.Key}={p.Value}")) : "-";
         var taints = result?["taints"] is JsonArray t && t.Count > 0 ? string.Join(",", t.Select(x => x?.ToString())) : "-";
         context.Out.WriteLine($"{result?["name"]}: {result?["status"]}, {state}; labels {labels}; taints {taints}");
+        if (state == "cordoned" && result?["allocated"]?["instances"]?.GetValue<int>() is > 0 and var kept)
+        {
+            // kubectl semantics: cordon only stops new placements. Say so, and how to move what runs.
+            context.Out.WriteLine($"{result?["name"]} keeps its {kept} instance(s); 'warp nodes drain {result?["name"]}' moves them elsewhere (each replacement starts first)");
+        }
+
         return ExitCodes.Ok;
     }
 }

@@ -92,6 +92,10 @@ internal static class StatusCommand
         var nodes = placement["nodes"] is JsonObject n && n.Count > 0 ? string.Join(", ", n.Select(p => $"{p.Key}: {p.Value}")) : "none";
         output.WriteLine();
         output.WriteLine($"placement: {placement["placed"]}/{placement["desired"]} placed ({nodes})" + (placement["pending"] is { } pending ? $"; pending: {pending}" : string.Empty));
+        if (placement["constraints"] is { } constraints)
+        {
+            output.WriteLine($"constraints: {constraints}");
+        }
         if (placement["explain"]?["nodes"] is not JsonArray explained)
         {
             return;

@@ -12,14 +12,16 @@ public sealed record PlannerDeployment(DeploymentRecord Record, WarpManifest Man
     /// <summary>Instances the cluster runs: <c>min_instances</c>, at least 1.</summary>
     public int Desired => Math.Max(1, Manifest.Runtime.MinInstances);
 
-    /// <summary>The scheduler's request for this deployment (resources; no placement constraints in the manifest yet).</summary>
-    public PlacementRequest Request(int instances) => new()
+    /// <summary>The scheduler's request for this deployment: its resources, <c>[package] labels</c> and <c>[placement]</c> constraints.</summary>
+    public PlacementRequest Request(int instances) => Manifest.Placement.ToRequest(
+        Record.Name, Manifest.Package.Labels, Manifest.Runtime.Resources.MemoryLimitBytes, Manifest.Runtime.Resources.CpuWeight, instances);
+
+    /// <summary>Whether instances of this deployment must leave <paramref name="node"/>: it has a <c>NoExecute</c> taint they do not tolerate.</summary>
+    public bool EvictedFrom(NodeRecord node)
     {
-        Deployment = Record.Name,
-        MemoryBytes = Manifest.Runtime.Resources.MemoryLimitBytes,
-        CpuWeight = Manifest.Runtime.Resources.CpuWeight,
-        Instances = instances,
-    };
+        ArgumentNullException.ThrowIfNull(node);
+        return node.Taints.Count > 0 && !Manifest.Placement.ToleratesNoExecute(node.Taints.Select(t => t.ToTaint()));
+    }
 }
 
 /// <summary>A node as the planner sees it.</summary>
@@ -44,13 +46,19 @@ public sealed record PlannerAllocation(AllocationRecord Record, long ModRevision
 /// <param name="Placed">Instances on nodes that keep them (not lost, not draining).</param>
 /// <param name="Nodes">Instances per node (draining nodes included).</param>
 /// <param name="Pending">Why the missing instances have no node, when some are missing.</param>
-/// <param name="Draining">Instances still on draining nodes, waiting for their replacements to run.</param>
+/// <param name="Draining">
+/// Instances still on draining nodes (or on nodes with a <c>NoExecute</c> taint the deployment does not tolerate),
+/// waiting for their replacements to run.
+/// </param>
 public sealed record DeploymentPlacement(string Deployment, long Revision, int Desired, int Placed, IReadOnlyDictionary<string, int> Nodes, PlacementExplanation? Pending, int Draining)
 {
-    /// <summary>A one-line account for <c>warp status</c>, or null when everything is placed.</summary>
+    /// <summary>The manifest's <c>[placement]</c> constraints in one line (<see cref="PlacementSection.Describe"/>), or null when it has none.</summary>
+    public string? Constraints { get; init; }
+
+    /// <summary>A one-line account for <c>warp status</c>, or null when everything is placed; a pending one names the constraints.</summary>
     public string? Message => Pending is null
-        ? Draining > 0 ? $"{Draining} instance(s) on draining nodes wait for their replacements to start" : null
-        : $"{Desired - Placed} of {Desired} instance(s) pending: {Pending}";
+        ? Draining > 0 ? $"{Draining} instance(s) on draining or NoExecute-tainted nodes wait for their replacements to start" : null
+        : $"{Desired - Placed} of {Desired} instance(s) pending: {Pending}" + (Constraints is null ? string.Empty : $" (placement: {Constraints})");
 }
 
 /// <summary>The planner's decision.</summary>
@@ -138,6 +146,9 @@ public sealed class ClusterPlanner
         Deployment = d.Record.Name,
         MemoryBytes = d.Manifest.Runtime.Resources.MemoryLimitBytes,
         CpuWeight = d.Manifest.Runtime.Resources.CpuWeight,
+        Labels = d.Manifest.Package.Labels,
+        Priority = d.Manifest.Placement.Priority,
+        MinAvailable = d.Manifest.Placement.MinAvailable,
     };
 
     /// <summary>Computes the plan.</summary>
@@ -164,8 +175,10 @@ public sealed class ClusterPlanner
         }
 
         bool Lost(string node) => byName[node].Status == NodeStatus.Lost;
-        bool Draining(string node) => byName[node].Record.Draining;
-        int Good(string dep) => counts.TryGetValue(dep, out var m) ? m.Where(p => !Lost(p.Key) && !Draining(p.Key)).Sum(p => p.Value) : 0;
+
+        // Instances leave a node that drains, or that has a NoExecute taint their deployment does not tolerate (make before break).
+        bool Leaving(string node, string dep) => byName[node].Record.Draining || deps[dep].EvictedFrom(byName[node].Record);
+        int Good(string dep) => counts.TryGetValue(dep, out var m) ? m.Where(p => !Lost(p.Key) && !Leaving(p.Key, dep)).Sum(p => p.Value) : 0;
 
         // 2. Moves off lost and draining nodes, limited to what each deployment is short of.
         var toMove = new Dictionary<string, Dictionary<string, int>>(StringComparer.Ordinal);
@@ -177,7 +190,7 @@ public sealed class ClusterPlanner
                 continue;
             }
 
-            foreach (var (node, n) in perNode.Where(p => Lost(p.Key) || Draining(p.Key)).OrderBy(p => p.Key, StringComparer.Ordinal).ToList())
+            foreach (var (node, n) in perNode.Where(p => Lost(p.Key) || Leaving(p.Key, dep.Record.Name)).OrderBy(p => p.Key, StringComparer.Ordinal).ToList())
             {
                 int take = Math.Min(n, need);
                 if (take <= 0)
@@ -194,7 +207,7 @@ public sealed class ClusterPlanner
         var victims = new List<PreemptionVictim>();
         if (toMove.Count > 0)
         {
-            var snapshot = new ClusterSnapshot(ToSchedulerNodes(sortedNodes, deps, Merge(counts, toMove, byName)));
+            var snapshot = new ClusterSnapshot(ToSchedulerNodes(sortedNodes, deps, Merge(counts, toMove, (node, dep) => Lost(node) || Leaving(node, dep))));
             var requests = deps.Values.ToDictionary(d => d.Record.Name, d => d.Request(1), StringComparer.Ordinal);
             var result = _rescheduler.Reschedule(snapshot, requests);
             foreach (var v in result.Victims)
@@ -259,7 +272,7 @@ public sealed class ClusterPlanner
                 int excess = good - dep.Desired;
                 while (excess-- > 0)
                 {
-                    var node = perNode.Where(p => !Draining(p.Key) && p.Value > 0)
+                    var node = perNode.Where(p => !Leaving(p.Key, name) && p.Value > 0)
                         .OrderByDescending(p => p.Value).ThenByDescending(p => p.Key, StringComparer.Ordinal).First().Key;
                     Decrement(counts, name, node);
                 }
@@ -275,12 +288,12 @@ public sealed class ClusterPlanner
                 continue;
             }
 
-            bool replacementsRun = perNode.Where(p => !Draining(p.Key) && p.Value > 0).All(p =>
+            bool replacementsRun = perNode.Where(p => !Leaving(p.Key, name) && p.Value > 0).All(p =>
                 written.TryGetValue((p.Key, name), out var a) && a.Record.Instances == p.Value && a.Record.DeploymentRevision == dep.Record.Revision
                 && byName[p.Key].Running.Any(r => r.Deployment == name && r.Running && r.AllocationRevision >= a.ModRevision));
             if (replacementsRun)
             {
-                foreach (var node in perNode.Keys.Where(Draining).ToList())
+                foreach (var node in perNode.Keys.Where(n => Leaving(n, name)).ToList())
                 {
                     perNode.Remove(node);
                 }
@@ -298,9 +311,12 @@ public sealed class ClusterPlanner
                 plan[(node, name)] = n;
             }
 
-            int good = perNode.Where(p => !Draining(p.Key)).Sum(p => p.Value);
-            int draining = perNode.Where(p => Draining(p.Key)).Sum(p => p.Value);
-            placements.Add(new DeploymentPlacement(name, dep.Record.Revision, dep.Desired, good, perNode, good < dep.Desired ? pending.GetValueOrDefault(name) ?? MovePending(moves, name) : null, draining));
+            int good = perNode.Where(p => !Leaving(p.Key, name)).Sum(p => p.Value);
+            int draining = perNode.Where(p => Leaving(p.Key, name)).Sum(p => p.Value);
+            placements.Add(new DeploymentPlacement(name, dep.Record.Revision, dep.Desired, good, perNode, good < dep.Desired ? pending.GetValueOrDefault(name) ?? MovePending(moves, name) : null, draining)
+            {
+                Constraints = dep.Manifest.Placement.Describe(),
+            });
         }
 
         return new ClusterPlan(plan, placements, moves, victims);
@@ -312,17 +328,17 @@ public sealed class ClusterPlanner
     private static Dictionary<string, Dictionary<string, int>> Merge(
         Dictionary<string, Dictionary<string, int>> counts,
         Dictionary<string, Dictionary<string, int>> toMove,
-        Dictionary<string, PlannerNode> byName)
+        Func<string, string, bool> moving)
     {
-        // On lost and draining nodes only the instances to move are modelled; elsewhere everything.
+        // On lost and draining nodes (and NoExecute ones, for the deployments they evict) only the instances to move are
+        // modelled; elsewhere everything.
         var merged = new Dictionary<string, Dictionary<string, int>>(StringComparer.Ordinal);
         foreach (var (dep, perNode) in counts)
         {
             var target = Counts(merged, dep);
             foreach (var (node, n) in perNode)
             {
-                var moving = byName[node].Status == NodeStatus.Lost || byName[node].Record.Draining;
-                int value = moving ? (toMove.TryGetValue(dep, out var mv) ? mv.GetValueOrDefault(node) : 0) : n;
+                int value = moving(node, dep) ? (toMove.TryGetValue(dep, out var mv) ? mv.GetValueOrDefault(node) : 0) : n;
                 if (value > 0)
                 {
                     target[node] = value;

@@ -1,3 +1,5 @@
+using WarpGrid.Core.Scheduling;
+
 namespace WarpGrid.Core.Manifest;
 
 /// <summary>The TOML spellings of the manifest enums.</summary>
@@ -27,6 +29,31 @@ internal static class ManifestNames
         ("cpu", ScalingMetric.Cpu),
         ("custom", ScalingMetric.Custom),
     ];
+
+    public static readonly IReadOnlyList<(string Name, ScoringStrategy Value)> Strategies =
+    [
+        ("binpack", ScoringStrategy.BinPack),
+        ("spread", ScoringStrategy.Spread),
+    ];
+
+    public static readonly IReadOnlyList<(string Name, TolerationOperator Value)> Operators =
+    [
+        ("Equal", TolerationOperator.Equal),
+        ("Exists", TolerationOperator.Exists),
+    ];
+
+    public static readonly IReadOnlyList<(string Name, TaintEffect Value)> Effects =
+    [
+        ("NoSchedule", TaintEffect.NoSchedule),
+        ("PreferNoSchedule", TaintEffect.PreferNoSchedule),
+        ("NoExecute", TaintEffect.NoExecute),
+    ];
+
+    public static string ToToml(ScoringStrategy value) => NameOf(Strategies, value);
+
+    public static string ToToml(TolerationOperator value) => NameOf(Operators, value);
+
+    public static string ToToml(TaintEffect value) => NameOf(Effects, value);
 
     public static string ToToml(TriggerKind value) => NameOf(Triggers, value);
 

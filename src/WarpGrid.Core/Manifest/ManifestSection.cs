@@ -191,6 +191,34 @@ internal sealed class ManifestSection
     }
 
     /// <summary>
+    /// An array of tables, written as <c>[[path.key]]</c> headers or as an array of inline tables
+    /// (<c>key = [{ a = 1 }, { a = 2 }]</c>); an empty array <c>key = []</c> is an empty list.
+    /// Each element comes with its dotted path (<c>path.key[i]</c>).
+    /// </summary>
+    public Field<IReadOnlyList<(TomlTable Table, string Path)>> TableArray(string key)
+    {
+        var entry = Table?.Find(key);
+        if (entry is null)
+        {
+            return default;
+        }
+
+        if (!entry.IsTableArray)
+        {
+            if (entry.Value is ArraySyntax { Items.ChildrenCount: 0 })
+            {
+                return new(FieldState.Valid, [], entry.ValuePosition);
+            }
+
+            ReportType(entry, FieldOf(key), "array of tables", hint: Invariant($"write [[{FieldOf(key)}]] sections, or {key} = [{{ ... }}, {{ ... }}]"));
+            return Invalid<IReadOnlyList<(TomlTable, string)>>(entry);
+        }
+
+        var items = entry.Elements.Select((t, i) => (t, Invariant($"{FieldOf(key)}[{i}]"))).ToArray();
+        return new(FieldState.Valid, items, entry.ValuePosition);
+    }
+
+    /// <summary>
     /// An array of strings; every element that is not a string is reported with its own position.
     /// The string elements are returned even when the field is invalid.
     /// </summary>

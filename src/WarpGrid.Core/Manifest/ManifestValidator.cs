@@ -1,3 +1,5 @@
+using WarpGrid.Core.Clustering;
+using WarpGrid.Core.Scheduling;
 using static System.FormattableString;
 
 namespace WarpGrid.Core.Manifest;
@@ -7,13 +9,16 @@ namespace WarpGrid.Core.Manifest;
 /// </summary>
 internal sealed class ManifestValidator
 {
-    private static readonly string[] RootKeys = ["package", "build", "runtime", "capabilities", "health"];
-    private static readonly string[] PackageKeys = ["name", "version", "description", "authors"];
+    private static readonly string[] RootKeys = ["package", "build", "runtime", "capabilities", "health", "placement"];
+    private static readonly string[] PackageKeys = ["name", "version", "description", "authors", "labels"];
     private static readonly string[] BuildKeys = ["lang", "source", "command", "output"];
     private static readonly string[] RuntimeKeys = ["trigger", "min_instances", "max_instances", "request_timeout", "route", "host", "resources", "scaling"];
     private static readonly string[] ResourcesKeys = ["memory_limit", "cpu_weight"];
     private static readonly string[] ScalingKeys = ["metric", "target_value", "scale_up_window", "scale_down_window", "custom_metric"];
     private static readonly string[] CapabilitiesKeys = ["http_outbound", "logging", "key_value", "environment", "config"];
+    private static readonly string[] PlacementKeys = ["node_selector", "tolerations", "affinity", "anti_affinity", "priority", "min_available", "strategy"];
+    private static readonly string[] TolerationKeys = ["key", "operator", "value", "effect"];
+    private static readonly string[] AffinityKeys = ["match_labels", "topology_key", "required", "weight"];
     private static readonly string[] HealthKeys = ["endpoint", "readiness_endpoint", "interval", "timeout", "unhealthy_threshold", "healthy_threshold"];
 
     private static readonly Dictionary<string, string> LanguageAliases = new(StringComparer.OrdinalIgnoreCase)
@@ -53,6 +58,7 @@ internal sealed class ManifestValidator
         [
             ("package", PackageKeys), ("build", BuildKeys), ("runtime", RuntimeKeys), ("runtime.resources", ResourcesKeys),
             ("runtime.scaling", ScalingKeys), ("capabilities", CapabilitiesKeys), ("health", HealthKeys),
+            ("placement", PlacementKeys),
         ];
         var homes = sections.Where(s => s.Keys.Contains(key, StringComparer.Ordinal)).Select(s => s.Section).ToArray();
         return homes.Length == 1 ? homes[0] : null;
@@ -78,6 +84,7 @@ internal sealed class ManifestValidator
         var capabilities = ReadCapabilities(new ManifestSection(this, "capabilities", top.SubTable("capabilities").Or(null!), CapabilitiesKeys));
         var healthTable = top.SubTable("health");
         var health = healthTable.IsValid ? ReadHealth(new ManifestSection(this, "health", healthTable.Value, HealthKeys)) : null;
+        var placement = ReadPlacement(new ManifestSection(this, "placement", top.SubTable("placement").Or(null!), PlacementKeys), runtime);
 
         if (_errors.Count > 0 || package is null || build is null || runtime is null || capabilities is null)
         {
@@ -91,6 +98,7 @@ internal sealed class ManifestValidator
             Runtime = runtime,
             Capabilities = capabilities,
             Health = health,
+            Placement = placement,
             SourcePath = sourcePath,
         };
     }
@@ -118,6 +126,7 @@ internal sealed class ManifestValidator
 
         var description = section.String("description", allowEmpty: true);
         var authors = section.StringArray("authors");
+        var labels = LabelTable(section, "labels", "label");
 
         if (!name.IsValid)
         {
@@ -130,6 +139,7 @@ internal sealed class ManifestValidator
             Version = version.Or(PackageSection.DefaultVersion),
             Description = description.Or(null!),
             Authors = [.. authors.Or([]).Select(a => a.Value)],
+            Labels = labels.Or(new Dictionary<string, string>()),
         };
     }
 
@@ -331,6 +341,173 @@ internal sealed class ManifestValidator
             Environment = environment.Or(new Dictionary<string, string>()),
             Config = config.Or(new Dictionary<string, string>()),
         };
+    }
+
+    private PlacementSection ReadPlacement(ManifestSection section, RuntimeSection? runtime)
+    {
+        var selector = LabelTable(section, "node_selector", "node label");
+
+        var tolerations = new List<Toleration>();
+        foreach (var (table, path) in section.TableArray("tolerations").Or([]))
+        {
+            if (ReadToleration(new ManifestSection(this, path, table, TolerationKeys)) is { } toleration)
+            {
+                tolerations.Add(toleration);
+            }
+        }
+
+        var affinity = ReadTerms(section, "affinity");
+        var antiAffinity = ReadTerms(section, "anti_affinity");
+
+        int priority = 0;
+        string? priorityClass = null;
+        var priorityEntry = section.Table?.Find("priority");
+        if (priorityEntry?.Value is Tomlyn.Syntax.StringValueSyntax)
+        {
+            var named = section.Enum("priority", PlacementSection.PriorityClasses.Select(c => (c.Name, c.Value)).ToArray());
+            if (named.IsValid)
+            {
+                priority = named.Value;
+                priorityClass = PlacementSection.PriorityClasses.First(c => c.Value == named.Value).Name;
+            }
+        }
+        else if (priorityEntry is not null)
+        {
+            var number = section.Integer("priority");
+            if (number.IsValid && section.CheckRange(number.Value, PlacementSection.MinPriority, PlacementSection.MaxPriority, number.Position, "priority"))
+            {
+                priority = (int)number.Value;
+            }
+        }
+
+        var minAvailable = section.Int32("min_available", 0, RuntimeSection.InstancesLimit);
+        if (_complete && minAvailable.IsValid && runtime is not null && minAvailable.Value > runtime.MaxInstances)
+        {
+            section.Report(minAvailable.Position, "min_available",
+                Invariant($"must be <= runtime.max_instances ({runtime.MaxInstances}), got {minAvailable.Value}: the budget could never be met"));
+        }
+
+        var strategy = section.Enum("strategy", ManifestNames.Strategies);
+
+        return new PlacementSection
+        {
+            NodeSelector = selector.Or(new Dictionary<string, string>()),
+            Tolerations = tolerations,
+            Affinity = affinity,
+            AntiAffinity = antiAffinity,
+            Priority = priority,
+            PriorityClass = priorityClass,
+            MinAvailable = minAvailable.Or(0),
+            Strategy = strategy.Or(ScoringStrategy.Default),
+        };
+    }
+
+    private Toleration? ReadToleration(ManifestSection section)
+    {
+        var key = section.String("key", allowEmpty: true);
+        var op = section.Enum("operator", ManifestNames.Operators);
+        var value = section.String("value", allowEmpty: true);
+        var effect = section.Enum("effect", ManifestNames.Effects);
+        var valid = key.IsUsable && op.IsUsable && value.IsUsable && effect.IsUsable;
+        var operatorValue = op.Or(TolerationOperator.Equal);
+        var keyValue = key.Or(string.Empty);
+        if (key.IsValid && keyValue.Length > 0 && !NodeNames.IsValidLabelKey(keyValue))
+        {
+            section.Report(key.Position, "key", $"invalid taint key '{keyValue}': must be 1-63 letters, digits, '-', '_', '.' or '/'");
+            valid = false;
+        }
+
+        if (keyValue.Length == 0 && key.IsUsable && op.IsUsable && operatorValue == TolerationOperator.Equal && _complete)
+        {
+            section.Report(key.IsPresent ? key.Position : section.Position, "key",
+                "required with operator = \"Equal\": the taint key to tolerate, e.g. key = \"gpu\" (an empty key with operator = \"Exists\" tolerates every taint)");
+            valid = false;
+        }
+
+        if (operatorValue == TolerationOperator.Exists && value.IsValid && value.Value.Length > 0)
+        {
+            section.Report(value.Position, "value", $"must be empty with operator = \"Exists\" (it matches any value), got \"{value.Value}\"");
+            valid = false;
+        }
+
+        return valid
+            ? new Toleration(keyValue, value.Or(string.Empty), effect.IsValid ? effect.Value : null, operatorValue)
+            : null;
+    }
+
+    private List<AffinityTerm> ReadTerms(ManifestSection placement, string key)
+    {
+        var terms = new List<AffinityTerm>();
+        foreach (var (table, path) in placement.TableArray(key).Or([]))
+        {
+            var section = new ManifestSection(this, path, table, AffinityKeys);
+            var labels = LabelTable(section, "match_labels", "label");
+            if (labels.State == FieldState.Absent && _complete)
+            {
+                section.Report(section.Position, "match_labels",
+                    "missing required key 'match_labels': the [package] labels of the deployments to select, e.g. match_labels = { app = \"web\" }");
+            }
+            else if (labels.IsValid && labels.Value.Count == 0)
+            {
+                section.Report(labels.Position, "match_labels", "must select at least one label, e.g. { app = \"web\" }");
+                labels = labels.AsInvalid<IReadOnlyDictionary<string, string>>();
+            }
+
+            var topology = section.String("topology_key");
+            if (topology.IsValid && !NodeNames.IsValidLabelKey(topology.Value))
+            {
+                section.Report(topology.Position, "topology_key",
+                    $"invalid topology key '{topology.Value}': \"node\", \"zone\", \"region\" or a node label key (1-63 letters, digits, '-', '_', '.' or '/')");
+                topology = topology.AsInvalid<string>();
+            }
+
+            var required = section.Boolean("required");
+            var weight = section.Int32("weight", 1, PlacementSection.MaxWeight);
+            if (required.Or(true) && weight.IsPresent && required.IsUsable)
+            {
+                section.Report(weight.Position, "weight",
+                    "only allowed with required = false: a required term filters nodes and has no weight; set required = false for a preferred term");
+                weight = weight.AsInvalid<int>();
+            }
+
+            if (labels.IsValid && topology.IsUsable && required.IsUsable && weight.IsUsable)
+            {
+                terms.Add(new AffinityTerm
+                {
+                    MatchLabels = labels.Value,
+                    TopologyKey = topology.Or(TopologyKeys.Node),
+                    Required = required.Or(true),
+                    Weight = weight.Or(1),
+                });
+            }
+        }
+
+        return terms;
+    }
+
+    /// <summary>A table of labels (keys and values follow the node label rules).</summary>
+    private Field<IReadOnlyDictionary<string, string>> LabelTable(ManifestSection section, string key, string what)
+    {
+        var table = section.StringTable(key, k => NodeNames.IsValidLabelKey(k)
+            ? null
+            : $"invalid {what} key '{k}': must be 1-63 letters, digits, '-', '_', '.' or '/'");
+        if (!table.IsValid)
+        {
+            return table;
+        }
+
+        var valid = true;
+        foreach (var (k, v) in table.Value)
+        {
+            if (!NodeNames.IsValidLabelValue(v))
+            {
+                Report(section.Table!.Find(key)!.Table!.Find(k)!.ValuePosition, ManifestSection.FieldPath(section.FieldOf(key), k),
+                    $"invalid {what} value \"{v}\": at most 63 letters, digits, '-', '_' or '.'");
+                valid = false;
+            }
+        }
+
+        return valid ? table : table.AsInvalid<IReadOnlyDictionary<string, string>>();
     }
 
     private HealthSection? ReadHealth(ManifestSection section)

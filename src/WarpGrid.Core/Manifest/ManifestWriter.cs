@@ -30,6 +30,10 @@ public static class ManifestWriter
         }
 
         Line(w, "authors", Array(package.Authors));
+        if (package.Labels.Count > 0)
+        {
+            Line(w, "labels", InlineTable(package.Labels));
+        }
 
         var build = manifest.Build;
         w.Append("\n[build]\n");
@@ -100,7 +104,59 @@ public static class ManifestWriter
             Line(w, "healthy_threshold", Int(health.HealthyThreshold));
         }
 
+        if (!manifest.Placement.IsDefault)
+        {
+            WritePlacement(w, manifest.Placement);
+        }
+
         return w.ToString();
+    }
+
+    private static void WritePlacement(StringBuilder w, PlacementSection placement)
+    {
+        w.Append("\n[placement]\n");
+        Line(w, "node_selector", InlineTable(placement.NodeSelector));
+        Line(w, "priority", placement.PriorityClass is { } priorityClass ? Str(priorityClass) : Int(placement.Priority));
+        Line(w, "min_available", Int(placement.MinAvailable));
+        if (placement.Strategy != Scheduling.ScoringStrategy.Default)
+        {
+            Line(w, "strategy", Str(ManifestNames.ToToml(placement.Strategy)));
+        }
+
+        foreach (var t in placement.Tolerations)
+        {
+            w.Append("\n[[placement.tolerations]]\n");
+            if (t.Key.Length > 0)
+            {
+                Line(w, "key", Str(t.Key));
+            }
+
+            Line(w, "operator", Str(ManifestNames.ToToml(t.Operator)));
+            if (t.Operator == Scheduling.TolerationOperator.Equal)
+            {
+                Line(w, "value", Str(t.Value));
+            }
+
+            if (t.Effect is { } effect)
+            {
+                Line(w, "effect", Str(ManifestNames.ToToml(effect)));
+            }
+        }
+
+        foreach (var (name, terms) in new[] { ("affinity", placement.Affinity), ("anti_affinity", placement.AntiAffinity) })
+        {
+            foreach (var term in terms)
+            {
+                w.Append("\n[[placement.").Append(name).Append("]]\n");
+                Line(w, "match_labels", InlineTable(term.MatchLabels));
+                Line(w, "topology_key", Str(term.TopologyKey));
+                Line(w, "required", term.Required ? "true" : "false");
+                if (!term.Required)
+                {
+                    Line(w, "weight", Int(term.Weight));
+                }
+            }
+        }
     }
 
     private static void Line(StringBuilder w, string key, string value) => w.Append(key).Append(" = ").Append(value).Append('\n');

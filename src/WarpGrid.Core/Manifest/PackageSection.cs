@@ -12,6 +12,7 @@ public sealed record PackageSection
     public const int MaxNameLength = 63;
 
     private readonly ImmutableArray<string> _authors = [];
+    private readonly ImmutableSortedDictionary<string, string> _labels = ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal);
 
     /// <summary>The package name, a DNS label: <c>^[a-z0-9]([-a-z0-9]*[a-z0-9])?$</c>, at most 63 characters. Required.</summary>
     public required string Name { get; init; }
@@ -29,13 +30,25 @@ public sealed record PackageSection
         init => _authors = [.. value ?? throw new ArgumentNullException(nameof(value))];
     }
 
+    /// <summary>
+    /// Labels of the deployment (ordinal key order), e.g. <c>app = "web"</c>: its instances carry them, and the
+    /// <c>[placement]</c> affinity terms of other deployments select on them. Empty by default.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Labels
+    {
+        get => _labels;
+        init => _labels = (value ?? throw new ArgumentNullException(nameof(value))).ToImmutableSortedDictionary(StringComparer.Ordinal, StringComparer.Ordinal);
+    }
+
     /// <inheritdoc />
     public bool Equals(PackageSection? other) =>
         other is not null
         && string.Equals(Name, other.Name, StringComparison.Ordinal)
         && string.Equals(Version, other.Version, StringComparison.Ordinal)
         && string.Equals(Description, other.Description, StringComparison.Ordinal)
-        && _authors.SequenceEqual(other._authors, StringComparer.Ordinal);
+        && _authors.SequenceEqual(other._authors, StringComparer.Ordinal)
+        && _labels.Count == other._labels.Count
+        && _labels.All(p => other._labels.TryGetValue(p.Key, out var v) && string.Equals(p.Value, v, StringComparison.Ordinal));
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(Name, Version, Description, _authors.Length);

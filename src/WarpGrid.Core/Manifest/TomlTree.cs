@@ -78,6 +78,9 @@ internal sealed class TomlEntry
 
     public bool IsTableArray { get; init; }
 
+    /// <summary>Every element of an array of tables (<c>[[a.b]]</c> headers, or an array of inline tables), in order.</summary>
+    public List<TomlTable> Elements { get; } = [];
+
     public TomlValueKind Kind => IsTableArray ? TomlValueKind.TableArray : Table is not null ? TomlValueKind.Table : KindOf(Value);
 
     public static TomlValueKind KindOf(ValueSyntax? value) => value switch
@@ -175,13 +178,21 @@ internal sealed class TomlTreeBuilder
         var existing = table.Find(name);
         if (header is TableArraySyntax)
         {
+            var element = new TomlTable(headerPosition) { HasHeader = true };
             if (existing is not null)
             {
-                return null; // further elements of an array of tables, or a conflict
+                if (!existing.IsTableArray || existing.Value is not null)
+                {
+                    return null; // a conflict: reported by Tomlyn
+                }
+
+                existing.Elements.Add(element); // a further element of the array of tables
+                return element;
             }
 
-            var element = new TomlTable(headerPosition) { HasHeader = true };
-            table.Add(new TomlEntry(name, position, headerPosition) { Table = element, IsTableArray = true });
+            var entry = new TomlEntry(name, position, headerPosition) { Table = element, IsTableArray = true };
+            entry.Elements.Add(element);
+            table.Add(entry);
             return element;
         }
 
@@ -257,6 +268,27 @@ internal sealed class TomlTreeBuilder
             }
 
             target.Add(new TomlEntry(name, position, valuePosition) { Table = nested });
+        }
+        else if (keyValue.Value is ArraySyntax array && array.Items.ChildrenCount > 0 && array.Items.All(i => i.Value is InlineTableSyntax))
+        {
+            // An array of inline tables is an array of tables written inline: [{ key = "a" }, { key = "b" }].
+            var entry = new TomlEntry(name, position, valuePosition) { Value = keyValue.Value, IsTableArray = true };
+            foreach (var item in array.Items)
+            {
+                var inlineTable = (InlineTableSyntax)item.Value!;
+                var nested = new TomlTable(TomlPosition.From(inlineTable.Span.Start));
+                foreach (var inlineItem in inlineTable.Items)
+                {
+                    if (inlineItem.KeyValue is not null)
+                    {
+                        AddKeyValue(nested, inlineItem.KeyValue);
+                    }
+                }
+
+                entry.Elements.Add(nested);
+            }
+
+            target.Add(entry);
         }
         else
         {

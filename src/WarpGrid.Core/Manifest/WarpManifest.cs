@@ -25,6 +25,9 @@ public sealed record WarpManifest
     /// <summary>The <c>[health]</c> section, or <see langword="null"/> when the manifest declares no health check.</summary>
     public HealthSection? Health { get; init; }
 
+    /// <summary>The <c>[placement]</c> section (scheduler constraints in a cluster); empty by default.</summary>
+    public PlacementSection Placement { get; init; } = new();
+
     /// <summary>The path the manifest was read from, when known. Not part of equality.</summary>
     public string? SourcePath { get; init; }
 
@@ -61,8 +64,9 @@ public sealed record WarpManifest
         && Build.Equals(other.Build)
         && Runtime.Equals(other.Runtime)
         && Capabilities.Equals(other.Capabilities)
-        && Equals(Health, other.Health);
+        && Equals(Health, other.Health)
+        && Placement.Equals(other.Placement);
 
     /// <inheritdoc />
-    public override int GetHashCode() => HashCode.Combine(Package, Build, Runtime, Capabilities, Health);
+    public override int GetHashCode() => HashCode.Combine(Package, Build, Runtime, Capabilities, Health, Placement);
 }

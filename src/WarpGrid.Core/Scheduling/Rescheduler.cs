@@ -13,15 +13,16 @@ namespace WarpGrid.Core.Scheduling;
 public sealed record InstanceMove(PlacedInstance Instance, string FromNode, string? ToNode, int Batch, bool StartBeforeStop, PlacementExplanation? Pending);
 
 /// <summary>The outcome of <see cref="Rescheduler.Reschedule"/>.</summary>
-/// <param name="Moves">Every instance on a lost or draining node, in the order they were placed.</param>
+/// <param name="Moves">Every instance on a lost or draining node (or evicted by a NoExecute taint), in the order they were placed.</param>
 /// <param name="Victims">Lower-priority instances preempted to make room for moved ones (evict them first).</param>
 /// <param name="After">The cluster after every move and eviction: pending drained instances stay on their node.</param>
 public sealed record RescheduleResult(IReadOnlyList<InstanceMove> Moves, IReadOnlyList<PreemptionVictim> Victims, ClusterSnapshot After);
 
 /// <summary>
-/// Moves instances off <see cref="NodeStatus.Lost"/> and <see cref="SchedulerNode.Draining"/> nodes through the normal
-/// pipeline of an <see cref="IScheduler"/>, so every filter (resources, taints, selectors, (anti-)affinity) holds.
-/// Not-ready and cordoned nodes keep their instances and take no new ones. See docs/scheduler.md, "Rescheduling".
+/// Moves instances off <see cref="NodeStatus.Lost"/> and <see cref="SchedulerNode.Draining"/> nodes, and instances on a
+/// node with a <see cref="TaintEffect.NoExecute"/> taint their deployment does not tolerate (like a drain of those
+/// instances only), through the normal pipeline of an <see cref="IScheduler"/>, so every filter (resources, taints,
+/// selectors, (anti-)affinity) holds. Not-ready and cordoned nodes keep their instances and take no new ones. See docs/scheduler.md, "Rescheduling".
 /// </summary>
 public sealed class Rescheduler
 {
@@ -46,12 +47,21 @@ public sealed class Rescheduler
         foreach (var node in snapshot.Nodes)
         {
             bool lost = node.Status == NodeStatus.Lost;
-            if (!lost && !node.Draining)
+            PlacedInstance[] instances;
+            if (lost || node.Draining)
+            {
+                instances = node.Allocated.ToArray();
+            }
+            else if (HasNoExecute(node))
+            {
+                // A NoExecute taint evicts the instances whose deployment does not tolerate it; they move like drained ones.
+                instances = node.Allocated.Where(i => !Tolerated(node, deployments is not null && deployments.TryGetValue(i.Deployment, out var r) ? r.Tolerations : [])).ToArray();
+            }
+            else
             {
                 continue;
             }
 
-            var instances = node.Allocated.ToArray();
             Array.Sort(instances, static (a, b) =>
             {
                 int c = b.Priority.CompareTo(a.Priority);
@@ -126,5 +136,31 @@ public sealed class Rescheduler
         }
 
         return new RescheduleResult(moves, victims, state.Snapshot);
+    }
+
+    private static bool HasNoExecute(SchedulerNode node)
+    {
+        foreach (var taint in node.Taints)
+        {
+            if (taint.Effect == TaintEffect.NoExecute)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool Tolerated(SchedulerNode node, IReadOnlyList<Toleration> tolerations)
+    {
+        foreach (var taint in node.Taints)
+        {
+            if (taint.Effect == TaintEffect.NoExecute && !tolerations.Any(t => t.Tolerates(taint)))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 }

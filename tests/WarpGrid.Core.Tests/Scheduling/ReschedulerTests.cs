@@ -47,6 +47,32 @@ public sealed class ReschedulerTests
     }
 
     [Fact]
+    public void NoExecuteTaint_MovesOnlyUntoleratingInstances_InBudgetBatches()
+    {
+        var noExecute = new Taint("maintenance", "now", TaintEffect.NoExecute);
+        var snapshot = Cluster(
+            Node("a", taints: [noExecute], allocated: [Inst("web", 0, minAvailable: 1), Inst("web", 1, minAvailable: 1), Inst("ops", 0)]),
+            Node("b"),
+            Node("c"));
+        var tolerating = new Dictionary<string, PlacementRequest>
+        {
+            ["ops"] = new() { Deployment = "ops", Tolerations = [new Toleration("maintenance", Effect: TaintEffect.NoExecute, Operator: TolerationOperator.Exists)] },
+        };
+
+        var result = Rescheduler().Reschedule(snapshot, tolerating);
+
+        // web does not tolerate it: both instances move, one at a time (2 running, min_available 1); ops stays.
+        Assert.Equal(["web-0", "web-1"], result.Moves.Select(m => m.Instance.InstanceId));
+        Assert.All(result.Moves, m => Assert.Contains(m.ToNode, new[] { "b", "c" }));
+        Assert.Equal([0, 1], result.Moves.Select(m => m.Batch));
+        Assert.Equal(["ops-0"], result.After.Nodes[result.After.IndexOf("a")].Allocated.Select(i => i.InstanceId));
+
+        // A PreferNoSchedule or NoSchedule taint evicts nothing that runs.
+        var soft = Cluster(Node("a", taints: [Gpu, new Taint("x", "y", TaintEffect.PreferNoSchedule)], allocated: [Inst("web", 0)]), Node("b"));
+        Assert.Empty(Rescheduler().Reschedule(soft).Moves);
+    }
+
+    [Fact]
     public void Drain_WithoutRoom_LeavesPendingWithExplanation_AndTheInstanceInPlace()
     {
         var snapshot = Cluster(

@@ -154,6 +154,100 @@ public sealed class ClusterAgentTests(ClusterFixture cluster) : IClassFixture<Cl
     }
 
     [Fact]
+    public async Task Manifest_placement_selects_nodes_tolerates_taints_and_a_NoExecute_taint_moves_what_does_not_tolerate_it()
+    {
+        var module = await File.ReadAllBytesAsync(TestPaths.Hello);
+        var api = cluster.ControlPlane.Api.BaseAddress!.ToString();
+        try
+        {
+            // agent-a (zone=z1) is tainted; a deployment selecting zone=z1 has nowhere to go until it tolerates the taint.
+            using (var taint = await cluster.PostAsync("v1/nodes/agent-a/taints", new { add = new[] { "dedicated=ml:NoSchedule" } }))
+            {
+                Assert.Equal(HttpStatusCode.OK, taint.StatusCode);
+            }
+
+            const string Selector = "[placement]\nnode_selector = { zone = \"z1\" }\n";
+            using (var put = await cluster.ControlPlane.PutDeploymentAsync("picky", WarpApi.Manifest("picky", route: "/picky", memoryLimit: "16MB", extra: Selector), module, "hello.wasm"))
+            {
+                var body = await put.ReadJsonAsync();
+                Assert.True(put.IsSuccessStatusCode, body.ToJsonString());
+                Assert.Equal("pending", (string?)body["status"]);
+                Assert.Equal(
+                    "1 of 1 instance(s) pending: 1 node: node selector zone=z1 not matched; 1 node: taint dedicated=ml not tolerated (placement: node_selector zone=z1)",
+                    (string?)body["message"]);
+            }
+
+            Assert.Equal("node_selector zone=z1", (string?)(await cluster.PlacementAsync("picky"))["constraints"]);
+
+            // The same deployment with a toleration: it runs on agent-a, and only there.
+            var tolerant = Selector + "[[placement.tolerations]]\nkey = \"dedicated\"\nvalue = \"ml\"\neffect = \"NoSchedule\"\n";
+            using (var put = await cluster.ControlPlane.PutDeploymentAsync("picky", WarpApi.Manifest("picky", route: "/picky", memoryLimit: "16MB", minInstances: 2, maxInstances: 4, extra: tolerant), module, "hello.wasm"))
+            {
+                Assert.True(put.IsSuccessStatusCode, (await put.ReadJsonAsync()).ToJsonString());
+            }
+
+            await Poll.UntilAsync(async () =>
+            {
+                var p = await cluster.PlacementAsync("picky");
+                return (int)p["placed"]! == 2 && p["nodes"] is JsonObject nodes && nodes.Count == 1 && (int?)nodes["agent-a"] == 2;
+            }, "both picky instances on agent-a", diagnostics: cluster.Diagnostics);
+            await Poll.UntilAsync(async () => await GetTextAsync(cluster.Agents["agent-a"], "picky") == "Hello from WarpGrid!\n", "picky served by agent-a", diagnostics: cluster.Diagnostics);
+            Assert.Equal(HttpStatusCode.NotFound, (await cluster.Agents["agent-b"].Api.GetAsync("v1/deployments/picky")).StatusCode);
+
+            // NoExecute: "roam" (no constraints) and "sticky" (tolerates maint) both run on agent-b (agent-a is tainted).
+            var sticky = "[placement]\nnode_selector = { zone = \"z2\" }\n[[placement.tolerations]]\nkey = \"maint\"\noperator = \"Exists\"\neffect = \"NoExecute\"\n";
+            using (var put = await cluster.ControlPlane.PutDeploymentAsync("sticky", WarpApi.Manifest("sticky", route: "/sticky", memoryLimit: "16MB", extra: sticky), module, "hello.wasm"))
+            using (var put2 = await cluster.ControlPlane.PutDeploymentAsync("roam", WarpApi.Manifest("roam", route: "/roam", memoryLimit: "16MB"), module, "hello.wasm"))
+            {
+                Assert.Equal("running", (string?)(await put.ReadJsonAsync())["status"]);
+                Assert.Equal("running", (string?)(await put2.ReadJsonAsync())["status"]);
+            }
+
+            Assert.Equal("agent-b", await PlacedNodeAsync("roam"));
+            Assert.Equal("agent-b", await PlacedNodeAsync("sticky"));
+            await Poll.UntilAsync(async () => await GetTextAsync(cluster.Agents["agent-b"], "roam") == "Hello from WarpGrid!\n", "roam served by agent-b", diagnostics: cluster.Diagnostics);
+
+            // Untaint agent-a, then taint agent-b NoExecute with the CLI: roam moves to agent-a (started there before it
+            // stops on agent-b); sticky tolerates the taint and stays.
+            using (await cluster.PostAsync("v1/nodes/agent-a/taints", new { remove = new[] { "dedicated" } }))
+            {
+            }
+
+            var (code, output, error) = await WarpAsync("nodes", "taint", "agent-b", "maint=now:NoExecute", "--node", api);
+            Assert.True(code == 0, error);
+            Assert.Contains("maint=now:NoExecute", output, StringComparison.Ordinal);
+            await Poll.UntilAsync(async () =>
+            {
+                var p = await cluster.PlacementAsync("roam");
+                return p["nodes"] is JsonObject nodes && nodes.Count == 1 && nodes["agent-a"] is not null && (int)p["draining"]! == 0;
+            }, "roam to move from agent-b to agent-a", diagnostics: cluster.Diagnostics);
+            Assert.Equal("Hello from WarpGrid!\n", await GetTextAsync(cluster.Agents["agent-a"], "roam"));
+            await Poll.UntilAsync(async () => (await cluster.Agents["agent-b"].Api.GetAsync("v1/deployments/roam")).StatusCode == HttpStatusCode.NotFound, "roam to stop on agent-b", diagnostics: cluster.Diagnostics);
+            Assert.Equal("agent-b", await PlacedNodeAsync("sticky"));
+            Assert.Equal("Hello from WarpGrid!\n", await GetTextAsync(cluster.Agents["agent-b"], "sticky"));
+        }
+        finally
+        {
+            foreach (var name in new[] { "picky", "sticky", "roam" })
+            {
+                using (await cluster.ControlPlane.Api.DeleteAsync($"v1/deployments/{name}"))
+                {
+                }
+            }
+
+            using (await cluster.PostAsync("v1/nodes/agent-a/taints", new { remove = new[] { "dedicated" } }))
+            using (await cluster.PostAsync("v1/nodes/agent-b/taints", new { remove = new[] { "maint" } }))
+            {
+            }
+        }
+
+        foreach (var agent in new[] { "agent-a", "agent-b" })
+        {
+            await Poll.UntilAsync(async () => (int)(await cluster.NodeAsync(agent))!["allocated"]!["instances"]! == 0, $"{agent} to run nothing after the deletes", diagnostics: cluster.Diagnostics);
+        }
+    }
+
+    [Fact]
     public async Task Agents_with_a_bad_token_a_foreign_certificate_or_an_expired_certificate_are_refused()
     {
         // 1. The right CA hash but a wrong secret.
