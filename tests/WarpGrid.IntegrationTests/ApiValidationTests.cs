@@ -38,6 +38,44 @@ public sealed class ApiValidationTests(WarpdFixture fixture) : IClassFixture<War
     }
 
     [Fact]
+    public async Task A_single_node_validates_placement_but_runs_the_deployment_whatever_its_constraints()
+    {
+        var module = await File.ReadAllBytesAsync(TestPaths.Hello);
+        const string Placement = """
+            [placement]
+            node_selector = { zone = "nowhere" }
+            priority = "critical"
+            strategy = "binpack"
+
+            [[placement.anti_affinity]]
+            match_labels = { app = "placed" }
+            """;
+        using (var put = await Warpd.PutDeploymentAsync("placed", WarpApi.Manifest("placed", route: "/placed", minInstances: 2, extra: Placement.ReplaceLineEndings("\n")), module, "hello.wasm"))
+        {
+            var body = await put.ReadJsonAsync();
+            Assert.True(put.StatusCode == HttpStatusCode.Created, body.ToJsonString());
+            Assert.Equal("running", (string?)body["status"]);
+        }
+
+        using (var served = await Warpd.Ingress.GetAsync("placed"))
+        {
+            Assert.Equal("Hello from WarpGrid!\n", await served.Content.ReadAsStringAsync());
+        }
+
+        using (await Warpd.Api.DeleteAsync("v1/deployments/placed"))
+        {
+        }
+
+        // A bad value is still refused, naming the field.
+        using var bad = await Warpd.PutDeploymentAsync("misplaced", WarpApi.Manifest("misplaced", extra: "[placement]\nstrategy = \"spreed\""), module, "hello.wasm");
+        var problem = await bad.AssertProblemAsync(HttpStatusCode.BadRequest);
+        var error = Assert.Single(problem.Errors());
+        Assert.Equal("placement.strategy", error.Field);
+        Assert.Contains("did you mean 'spread'?", error.Message, StringComparison.Ordinal);
+        Assert.Null(await Warpd.GetDeploymentAsync("misplaced"));
+    }
+
+    [Fact]
     public async Task Missing_manifest_part_is_a_400_naming_manifest()
     {
         using var response = await Warpd.Api.PutAsync("v1/deployments/nomanifest", WarpApi.DeploymentForm(null, await File.ReadAllBytesAsync(TestPaths.Hello)));
