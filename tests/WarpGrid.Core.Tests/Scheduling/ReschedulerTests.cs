@@ -8,6 +8,7 @@ public sealed class ReschedulerTests
 {
     private static readonly string[] Apps = ["a", "b", "c"];
     private static readonly Taint Gpu = new("gpu", "true", TaintEffect.NoSchedule);
+    private static readonly Taint Maint = new("maint", "now", TaintEffect.NoExecute);
 
     private static Rescheduler Rescheduler() => new(Scheduler());
 
@@ -128,7 +129,7 @@ public sealed class ReschedulerTests
                     cpu: 1000,
                     slots: slots,
                     labels: L($"zone=z{zone}"),
-                    taints: taint == 0 ? [Gpu] : [],
+                    taints: taint == 0 ? [Gpu] : taint == 1 ? [Maint] : [],
                     allocated: specs.Select((s, i) => Inst(Apps[s.Item1], (app * 100) + i, memGi: s.Item2, cpu: 100, minAvailable: s.Item3)).ToArray()) with
                 {
                     Status = status == 0 ? NodeStatus.Lost : NodeStatus.Ready,
@@ -147,9 +148,12 @@ public sealed class ReschedulerTests
         a => a,
         a => Req(a) with
         {
-            Tolerations = a == "a" ? [new Toleration("gpu", "true")] : [],
+            Tolerations = a == "a" ? [new Toleration("gpu", "true")] : a == "c" ? [new Toleration("maint", Operator: TolerationOperator.Exists)] : [],
             AntiAffinity = a == "b" ? [new AffinityTerm { MatchLabels = L("app=b"), TopologyKey = TopologyKeys.Node, Required = true }] : [],
         });
+
+    private static bool Evicted(SchedulerNode node, PlacedInstance instance) =>
+        node.Taints.Any(t => t.Effect == TaintEffect.NoExecute && !Specs[instance.Deployment].Tolerations.Any(tol => tol.Tolerates(t)));
 
     [Fact]
     public void AfterRescheduling_NothingStaysOnLostOrDrainedNodesUnlessPending_AndInvariantsHold()
@@ -159,7 +163,9 @@ public sealed class ReschedulerTests
         {
             var result = rescheduler.Reschedule(snapshot, Specs);
             var pending = result.Moves.Where(m => m.ToNode is null).Select(m => m.Instance).ToHashSet();
-            var evacuate = snapshot.Nodes.Where(n => n.Status == NodeStatus.Lost || n.Draining).SelectMany(n => n.Allocated).ToList();
+            var evacuate = snapshot.Nodes.Where(n => n.Status == NodeStatus.Lost || n.Draining).SelectMany(n => n.Allocated)
+                .Concat(snapshot.Nodes.Where(n => n.Status != NodeStatus.Lost && !n.Draining).SelectMany(n => n.Allocated.Where(i => Evicted(n, i))))
+                .ToList();
             Assert.Equal(evacuate.Count, result.Moves.Count);
             foreach (var node in result.After.Nodes)
             {
@@ -170,6 +176,11 @@ public sealed class ReschedulerTests
                 else if (node.Draining)
                 {
                     Assert.All(node.Allocated, i => Assert.Contains(i, pending));
+                }
+                else
+                {
+                    // A NoExecute taint leaves only tolerating instances, and those no node could take.
+                    Assert.All(node.Allocated.Where(i => Evicted(node, i)), i => Assert.Contains(i, pending));
                 }
 
                 var original = snapshot.Nodes[snapshot.IndexOf(node.Name)];
