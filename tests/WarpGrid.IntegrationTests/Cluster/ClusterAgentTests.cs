@@ -225,9 +225,19 @@ public sealed class ClusterAgentTests(ClusterFixture cluster) : IClassFixture<Cl
             await Poll.UntilAsync(async () => (await cluster.Agents["agent-b"].Api.GetAsync("v1/deployments/roam")).StatusCode == HttpStatusCode.NotFound, "roam to stop on agent-b", diagnostics: cluster.Diagnostics);
             Assert.Equal("agent-b", await PlacedNodeAsync("sticky"));
             Assert.Equal("Hello from WarpGrid!\n", await GetTextAsync(cluster.Agents["agent-b"], "sticky"));
+
+            // Cordon moves nothing, and says how to move what the node keeps.
+            (code, output, error) = await WarpAsync("nodes", "cordon", "agent-b", "--node", api);
+            Assert.True(code == 0, error);
+            Assert.Contains("agent-b keeps its 1 instance(s); 'warp nodes drain agent-b' moves them elsewhere", output, StringComparison.Ordinal);
+            Assert.Equal("agent-b", await PlacedNodeAsync("sticky"));
         }
         finally
         {
+            using (await cluster.PostAsync("v1/nodes/agent-b/uncordon"))
+            {
+            }
+
             foreach (var name in new[] { "picky", "sticky", "roam" })
             {
                 using (await cluster.ControlPlane.Api.DeleteAsync($"v1/deployments/{name}"))
