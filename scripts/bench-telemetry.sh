@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Request-path cost of metrics + tracing, end to end: warpd serving samples/hello under wrk, telemetry off
-# (WarpGrid:Telemetry:Metrics=false, no tracing) vs on (metrics collected, every request traced and sampled with
-# WarpGrid:Telemetry:Tracing=true; no exporter, so export cost is not included). Rounds alternate off/on.
+# (WarpGrid:Telemetry:Metrics=false, no tracing) vs on (metrics collected, WarpGrid:Telemetry:Tracing=true with the
+# default sampler, ParentBased(TraceIdRatioBased(0.1)); wrk sends no traceparent) vs on100 (SamplingRatio=1: every
+# request traced and recorded). No exporter, so export cost is not included. Rounds alternate the modes.
 #   scripts/bench-telemetry.sh [rounds=3] [duration=10s] [connections=32]
-#   MODES="off metrics on" scripts/bench-telemetry.sh   (metrics = metrics collected, no tracing)
+#   MODES="off metrics on on100" scripts/bench-telemetry.sh   (metrics = metrics collected, no tracing)
 # Needs wrk and a Release build of warpd. Binds 127.0.0.1 only; each round is bounded by wrk's duration.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +21,7 @@ run() { # run off|on
   local args=(--WarpGrid:Telemetry:Metrics=false)
   [ "$1" = on ] && args=(--WarpGrid:Telemetry:Metrics=true --WarpGrid:Telemetry:Tracing=true)
   [ "$1" = metrics ] && args=(--WarpGrid:Telemetry:Metrics=true)
+  [ "$1" = on100 ] && args=(--WarpGrid:Telemetry:Metrics=true --WarpGrid:Telemetry:Tracing=true --WarpGrid:Telemetry:SamplingRatio=1)
   dotnet "$WARPD" --data-dir "$data" --api 127.0.0.1:$API --ingress 127.0.0.1:$INGRESS --deploy "$REPO/samples/hello" "${args[@]}" >"$data/warpd.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$INGRESS/hello" >/dev/null && break; sleep 0.1; done

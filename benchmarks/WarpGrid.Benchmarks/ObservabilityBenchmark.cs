@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using BenchmarkDotNet.Attributes;
+using OpenTelemetry;
+using OpenTelemetry.Trace;
 using WarpGrid.Benchmarks.Shared;
 using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Observability;
@@ -16,11 +18,12 @@ namespace WarpGrid.Benchmarks;
 /// <item><c>warm</c>: one request on an idle instance (the baseline).</item>
 /// <item><c>from zero</c>: release every idle instance (what scale-to-zero does), then one request: the pool creates
 /// an instance from the in-memory compiled module and serves the held request (cold start + request).</item>
-/// <item><c>Telemetry = true</c>: a listener samples every span of the <c>WarpGrid</c> source and a meter listener
-/// collects every measurement of the <c>WarpGrid</c> meter; each request then runs under a server span, creates the
-/// guest span, gets its own <c>HTTP_TRACEPARENT</c> and records <c>http.server.request.duration</c> — the work the
-/// ingress and pool add when tracing and metrics are on. <c>false</c>: nothing listens, the production default for
-/// traces.</item>
+/// <item><c>Telemetry = All</c>: an OpenTelemetry tracer provider (no exporter) with the node's sampler at ratio 1
+/// records every span of the <c>WarpGrid</c> source, and a meter listener collects every measurement of the
+/// <c>WarpGrid</c> meter; each request then runs under a server span, creates the guest span, gets its own
+/// <c>HTTP_TRACEPARENT</c> and records <c>http.server.request.duration</c>. <c>Sampled</c>: the same with the
+/// node's default sampler, <c>ParentBased(TraceIdRatioBased(0.1))</c> (requests carry no client traceparent).
+/// <c>Off</c>: nothing listens, the production default for traces.</item>
 /// </list>
 /// </summary>
 [MemoryDiagnoser]
@@ -30,13 +33,26 @@ public class ObservabilityBenchmark
     private InstancePool _pool = null!;
     private WagiRequest _request = null!;
     private WarpGridMetrics _metrics = null!;
-    private ActivityListener? _listener;
+    private TracerProvider? _tracer;
     private MeterListener? _meterListener;
     private long _measurements;
 
-    /// <summary>Whether span and metric listeners are attached.</summary>
-    [Params(false, true)]
-    public bool Telemetry { get; set; }
+    /// <summary>Which telemetry listens.</summary>
+    public enum TelemetryMode
+    {
+        /// <summary>Nothing listens.</summary>
+        Off,
+
+        /// <summary>Metrics, and tracing with the default sampler (10 % of new traces).</summary>
+        Sampled,
+
+        /// <summary>Metrics, and every request traced and recorded.</summary>
+        All,
+    }
+
+    /// <summary>Which telemetry listens.</summary>
+    [Params(TelemetryMode.Off, TelemetryMode.Sampled, TelemetryMode.All)]
+    public TelemetryMode Telemetry { get; set; }
 
     [GlobalSetup]
     public void Setup()
@@ -46,14 +62,12 @@ public class ObservabilityBenchmark
         _pool = _runtime.CreatePool(new PoolSettings { Deployment = "hello", MinInstances = 0, MaxInstances = 4, MemoryLimitBytes = 16L << 20, RequestTimeout = TimeSpan.FromSeconds(5) }, module);
         _metrics = new WarpGridMetrics(new DeploymentRegistry(), _runtime);
         _request = new WagiRequest { Method = "GET", ScriptName = "/hello", PathInfo = string.Empty, FullUrl = "http://localhost/hello", MatchedRoute = "/hello/...", Headers = [new("Host", "localhost")] };
-        if (Telemetry)
+        if (Telemetry != TelemetryMode.Off)
         {
-            _listener = new ActivityListener
-            {
-                ShouldListenTo = s => s.Name == WarpGridTelemetry.SourceName,
-                Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            };
-            ActivitySource.AddActivityListener(_listener);
+            _tracer = Sdk.CreateTracerProviderBuilder()
+                .AddSource(WarpGridTelemetry.SourceName)
+                .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(Telemetry == TelemetryMode.All ? 1.0 : 0.1)))
+                .Build();
             _meterListener = new MeterListener { InstrumentPublished = (i, l) => { if (i.Meter.Name == WarpGridTelemetry.MeterName) { l.EnableMeasurementEvents(i); } } };
             _meterListener.SetMeasurementEventCallback<double>((_, _, _, _) => Interlocked.Increment(ref _measurements));
             _meterListener.Start();
@@ -68,7 +82,7 @@ public class ObservabilityBenchmark
     [GlobalCleanup]
     public void Cleanup()
     {
-        _listener?.Dispose();
+        _tracer?.Dispose();
         _meterListener?.Dispose();
         _metrics.Dispose();
         _pool.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -90,7 +104,7 @@ public class ObservabilityBenchmark
     private async ValueTask<int> InvokeAsync()
     {
         var start = Stopwatch.GetTimestamp();
-        using var span = _listener is null ? null : WarpGridTelemetry.Source.StartActivity("GET /hello", ActivityKind.Server);
+        using var span = _tracer is null ? null : WarpGridTelemetry.Source.StartActivity("GET /hello", ActivityKind.Server, default(ActivityContext));
         using var result = await _pool.InvokeAsync(_request).ConfigureAwait(false);
         if (result.Fault is not null)
         {

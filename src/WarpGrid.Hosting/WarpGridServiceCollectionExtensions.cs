@@ -129,6 +129,7 @@ public static class WarpGridServiceCollectionExtensions
             }
 
             tracing.AddSource(WarpGridTelemetry.SourceName);
+            tracing.SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(options.SamplingRatio)));
             if (!string.IsNullOrWhiteSpace(options.Otlp.Endpoint))
             {
                 var exporter = new OtlpTraceExporter(new OtlpExporterOptions

@@ -17,6 +17,14 @@ public sealed class WarpGridTelemetryOptions
     /// </summary>
     public bool? Tracing { get; set; }
 
+    /// <summary>
+    /// The fraction of new traces recorded when tracing is on (OpenTelemetry's <c>ParentBased(TraceIdRatioBased)</c>
+    /// sampler): a request with a client <c>traceparent</c> follows the client's sampled flag; one without is
+    /// recorded with this probability, decided from its trace id. Default 0.1 (one request in ten; set 1 to record
+    /// every request). 0 records only requests whose client asked for it.
+    /// </summary>
+    public double SamplingRatio { get; set; } = 0.1;
+
     /// <summary>Export of spans over OTLP.</summary>
     public OtlpOptions Otlp { get; set; } = new();
 
@@ -44,6 +52,11 @@ internal sealed class WarpGridTelemetryOptionsValidator : IValidateOptions<WarpG
             && (!Uri.TryCreate(options.Otlp.Endpoint, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))
         {
             errors.Add($"{WarpGridTelemetryOptions.Section}:Otlp:Endpoint must be an absolute http:// or https:// URL (got '{options.Otlp.Endpoint}').");
+        }
+
+        if (double.IsNaN(options.SamplingRatio) || options.SamplingRatio is < 0 or > 1)
+        {
+            errors.Add($"{WarpGridTelemetryOptions.Section}:SamplingRatio must be between 0 and 1 (got {options.SamplingRatio.ToString(System.Globalization.CultureInfo.InvariantCulture)}).");
         }
 
         if (options.Otlp.Protocol is not ("grpc" or "http/protobuf"))

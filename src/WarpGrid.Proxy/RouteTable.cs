@@ -11,6 +11,9 @@ public sealed record IngressRoute(string? Host, string Prefix, ActiveDeployment 
     /// <summary>The WAGI matched-route pattern, e.g. <c>/hello/...</c>.</summary>
     public string Pattern { get; } = Prefix == "/" ? "/..." : Prefix + "/...";
 
+    /// <summary>The server span name of a <c>GET</c> on this route (<c>GET /prefix</c>), built once.</summary>
+    public string GetSpanName { get; } = "GET " + Prefix;
+
     /// <summary>True when the route applies to <paramref name="host"/> (lower-case, without port).</summary>
     public bool MatchesHost(string host) =>
         Host is null

@@ -36,8 +36,12 @@ public sealed partial class WagiIngress
             string? error = response.Headers.TryGetValue("X-WarpGrid-Error", out var code) && code.Count > 0 ? code[0] : status >= 500 ? "5xx" : null;
             if (activity is not null)
             {
-                activity.SetTag("http.response.status_code", status);
-                if (error is not null)
+                if (activity.IsAllDataRequested)
+                {
+                    activity.SetTag("http.response.status_code", WarpGridTelemetry.BoxedStatus(status));
+                }
+
+                if (error is not null && activity.IsAllDataRequested)
                 {
                     activity.SetTag("error.type", error);
                 }
@@ -64,7 +68,7 @@ public sealed partial class WagiIngress
         }
 
         var request = context.Request;
-        var name = request.Method + " " + route.Prefix;
+        var name = HttpMethods.IsGet(request.Method) ? route.GetSpanName : request.Method + " " + route.Prefix;
         Activity? activity;
         if (Activity.Current is { Recorded: true, IsAllDataRequested: true } current && current.Source.Name.Length > 0)
         {
@@ -97,6 +101,9 @@ public sealed partial class WagiIngress
         return activity;
     }
 
-    /// <summary>True when the guest gets the span of its own invocation as <c>HTTP_TRACEPARENT</c> instead of the client's header.</summary>
-    private static bool TraceparentReplaced() => Activity.Current is not null && WarpGridTelemetry.Source.HasListeners();
+    /// <summary>
+    /// True when the guest gets the span of its own invocation as <c>HTTP_TRACEPARENT</c> instead of the client's
+    /// header: the request is traced and sampled (an unsampled request gets no guest span, see <see cref="WarpGridTelemetry.StartGuest(string, string, string, bool)"/>).
+    /// </summary>
+    private static bool TraceparentReplaced() => Activity.Current is { Recorded: true } && WarpGridTelemetry.Source.HasListeners();
 }

@@ -31,21 +31,39 @@ public static class WarpGridTelemetry
     /// Starts the span of one guest invocation on an instance, or returns null (cheaply) when nobody listens or no
     /// request span is current.
     /// </summary>
-    public static Activity? StartGuest(string deployment, string instance, bool coldStart)
+    public static Activity? StartGuest(string deployment, string instance, bool coldStart) =>
+        StartGuest(GuestSpanName(deployment), deployment, instance, coldStart);
+
+    /// <summary>
+    /// As <see cref="StartGuest(string, string, bool)"/> with the span name built once by the caller
+    /// (<see cref="GuestSpanName"/>). Returns null when the request span is not recorded (not sampled): an unsampled
+    /// request gets no guest span, and its guest sees the client's <c>traceparent</c> as with tracing off.
+    /// </summary>
+    public static Activity? StartGuest(string spanName, string deployment, string instance, bool coldStart)
     {
-        if (!Source.HasListeners() || Activity.Current is null)
+        if (!Source.HasListeners() || Activity.Current is not { Recorded: true })
         {
             return null;
         }
 
-        var activity = Source.StartActivity("guest " + deployment, ActivityKind.Internal);
+        var activity = Source.StartActivity(spanName, ActivityKind.Internal);
         if (activity is { IsAllDataRequested: true })
         {
             activity.SetTag(DeploymentTag, deployment);
             activity.SetTag(InstanceTag, instance);
-            activity.SetTag("warpgrid.cold_start", coldStart);
+            activity.SetTag("warpgrid.cold_start", coldStart ? BoxedTrue : BoxedFalse);
         }
 
         return activity;
     }
+
+    /// <summary>The guest span name of a deployment: <c>guest &lt;deployment&gt;</c>.</summary>
+    public static string GuestSpanName(string deployment) => "guest " + deployment;
+
+    /// <summary>A status code as a cached boxed int (no allocation per request for 0..599).</summary>
+    public static object BoxedStatus(int status) => (uint)status < (uint)StatusBoxes.Length ? StatusBoxes[status] : status;
+
+    private static readonly object BoxedTrue = true;
+    private static readonly object BoxedFalse = false;
+    private static readonly object[] StatusBoxes = Enumerable.Range(0, 600).Select(i => (object)i).ToArray();
 }

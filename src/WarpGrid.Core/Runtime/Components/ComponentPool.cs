@@ -47,6 +47,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
     private long _replaced;
     private long _rejected;
     private volatile bool _closed;
+    private string? _guestSpanName;
 
     internal ComponentHttpPool(WasmNodeRuntime runtime, PoolSettings settings, CompiledComponent component, string handlerExport, OutboundHttpPolicy outbound, HttpMessageInvoker? client, ILogger logger, ILogger guestLogger)
     {
@@ -153,7 +154,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
             return Fail(InvocationOutcome.Unavailable, "could not create an instance: " + ex.Message.Trim());
         }
 
-        using var span = Observability.WarpGridTelemetry.StartGuest(Settings.Deployment, sandbox.Id, coldStart);
+        using var span = Observability.WarpGridTelemetry.StartGuest(_guestSpanName ??= Observability.WarpGridTelemetry.GuestSpanName(Settings.Deployment), Settings.Deployment, sandbox.Id, coldStart);
         InvocationFault? fault;
         HttpCallState http;
         try

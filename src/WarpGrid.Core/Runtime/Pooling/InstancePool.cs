@@ -652,7 +652,7 @@ public sealed partial class InstancePool : IAsyncDisposable
             Interlocked.Increment(ref _requests);
         }
 
-        using var span = WarpGridTelemetry.StartGuest(Settings.Deployment, slot.Id, coldStart);
+        using var span = WarpGridTelemetry.StartGuest(_guestSpanName, Settings.Deployment, slot.Id, coldStart);
         var sandbox = slot.Sandbox!;
         var context = sandbox.Context;
         InvocationFault? fault = null;
@@ -909,6 +909,10 @@ public sealed partial class InstancePool : IAsyncDisposable
             }
         }
     }
+
+    private string _guestSpanName => _guestSpanNameField ??= WarpGridTelemetry.GuestSpanName(Settings.Deployment);
+
+    private string? _guestSpanNameField;
 
     private readonly GuestLogSink _logSink = static (state, line) =>
     {
