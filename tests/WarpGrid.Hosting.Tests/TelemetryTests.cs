@@ -102,6 +102,19 @@ public sealed class TelemetryTests : IDisposable
         await app.StopAsync();
     }
 
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(1.5)]
+    [InlineData(double.NaN)]
+    public void Sampling_ratio_outside_zero_to_one_fails_naming_the_setting(double ratio)
+    {
+        var result = new WarpGridTelemetryOptionsValidator().Validate(null, new WarpGridTelemetryOptions { SamplingRatio = ratio });
+        Assert.True(result.Failed);
+        Assert.Contains("WarpGrid:Telemetry:SamplingRatio", result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(new WarpGridTelemetryOptionsValidator().Validate(null, new WarpGridTelemetryOptions { SamplingRatio = 1 }).Succeeded);
+        Assert.Equal(0.1, new WarpGridTelemetryOptions().SamplingRatio);
+    }
+
     private static async Task DeployTestbedAsync(HttpClient client)
     {
         var root = FindRoot();
