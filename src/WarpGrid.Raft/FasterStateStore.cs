@@ -64,12 +64,14 @@ internal sealed partial class FasterStateStore : IDisposable
     private readonly FasterKVSettings<string, StoredValue> _settings;
     private readonly ClientSession<string, StoredValue, StoredValue, StoredValue, Empty, SimpleFunctions<string, StoredValue>> _writer;
     private readonly ConcurrentBag<ClientSession<string, StoredValue, StoredValue, StoredValue, Empty, SimpleFunctions<string, StoredValue>>> _readers = [];
+    private readonly long _compactAfterBytes;
     private int _pooled;
     private int _active;
     private volatile bool _disposed;
 
-    private FasterStateStore(string directory, FasterKVSettings<string, StoredValue> settings)
+    private FasterStateStore(string directory, FasterKVSettings<string, StoredValue> settings, long compactAfterBytes)
     {
+        _compactAfterBytes = compactAfterBytes;
         Directory = directory;
         _settings = settings;
         _kv = new FasterKV<string, StoredValue>(settings);
@@ -82,6 +84,12 @@ internal sealed partial class FasterStateStore : IDisposable
     /// <summary>What the recovered checkpoint covers (zero when the store started empty).</summary>
     public CheckpointCookie Recovered { get; private set; }
 
+    /// <summary>The log address compaction last reached (0 before any compaction).</summary>
+    public long CompactedUntil { get; private set; }
+
+    /// <summary>The hybrid log's begin address (records before it were compacted away).</summary>
+    public long BeginAddress => _kv.Log.BeginAddress;
+
     /// <summary>Why the previous state could not be recovered and was set aside, or null.</summary>
     public string? RecoveryProblem { get; private set; }
 
@@ -91,6 +99,10 @@ internal sealed partial class FasterStateStore : IDisposable
     /// the store then starts empty and the caller rebuilds it from the newest Raft snapshot and the WAL.
     /// </summary>
     public static FasterStateStore Open(string directory, ILogger logger, int memoryBits = 22, int pageBits = 16)
+        => Open(directory, logger, memoryBits, pageBits, compactAfterBytes: 2L << memoryBits);
+
+    /// <inheritdoc cref="Open(string, ILogger, int, int)"/>
+    public static FasterStateStore Open(string directory, ILogger logger, int memoryBits, int pageBits, long compactAfterBytes)
     {
         System.IO.Directory.CreateDirectory(directory);
         string checkpoints = Path.Combine(directory, "checkpoints");
@@ -104,14 +116,14 @@ internal sealed partial class FasterStateStore : IDisposable
                 File.Delete(file);
             }
 
-            return new FasterStateStore(directory, CreateSettings(directory, memoryBits, pageBits));
+            return new FasterStateStore(directory, CreateSettings(directory, memoryBits, pageBits), compactAfterBytes);
         }
 
         FasterStateStore? store = null;
         string problem;
         try
         {
-            store = new FasterStateStore(directory, CreateSettings(directory, memoryBits, pageBits));
+            store = new FasterStateStore(directory, CreateSettings(directory, memoryBits, pageBits), compactAfterBytes);
             store._kv.Recover();
             if (CheckpointCookie.TryDecode(store._kv.RecoveredCommitCookie, out CheckpointCookie cookie))
             {
@@ -131,7 +143,7 @@ internal sealed partial class FasterStateStore : IDisposable
         System.IO.Directory.Move(directory, aside);
         Log.Unrecoverable(logger, problem, aside);
         System.IO.Directory.CreateDirectory(directory);
-        return new FasterStateStore(directory, CreateSettings(directory, memoryBits, pageBits)) { RecoveryProblem = $"{problem}; moved to '{aside}'" };
+        return new FasterStateStore(directory, CreateSettings(directory, memoryBits, pageBits), compactAfterBytes) { RecoveryProblem = $"{problem}; moved to '{aside}'" };
     }
 
     private static FasterKVSettings<string, StoredValue> CreateSettings(string directory, int memoryBits, int pageBits) => new()
@@ -298,6 +310,16 @@ internal sealed partial class FasterStateStore : IDisposable
     public async ValueTask CheckpointAsync(CheckpointCookie cookie, CancellationToken cancellationToken)
     {
         _writer.CompletePending(wait: true);
+
+        // Log compaction: once the immutable part of the hybrid log outgrows the threshold, live records are copied to
+        // the tail and the begin address moves; this checkpoint makes the shift durable and FASTER drops the old segments.
+        long begin = _kv.Log.BeginAddress;
+        long until = _kv.Log.SafeReadOnlyAddress;
+        if (until - begin > _compactAfterBytes)
+        {
+            CompactedUntil = _writer.Compact(until, CompactionType.Scan);
+        }
+
         _kv.CommitCookie = cookie.Encode();
         (bool started, Guid token) = await _kv.TakeFullCheckpointAsync(CheckpointType.Snapshot, cancellationToken).ConfigureAwait(false);
         if (!started)
