@@ -453,5 +453,16 @@ public sealed class ComponentTests(ComponentFixture fixture) : IClassFixture<Com
         Assert.Equal("stderr", (string?)denial["stream"]);
         Assert.StartsWith("echo-js-c", (string)denial["instance"]!, StringComparison.Ordinal);
         Assert.Equal(TraceId, (string?)denial["trace_id"]);
+
+        // The component pool's counters are in /metrics like a module pool's.
+        List<PrometheusSample> samples = [];
+        await Poll.UntilAsync(
+            async () =>
+            {
+                samples = await Warpd.ScrapeAsync();
+                return samples.Value("warpgrid_invocations_total", ("warpgrid_deployment", "echo-js")) >= 3;
+            },
+            "echo-js invocations in /metrics");
+        Assert.NotNull(samples.Value("warpgrid_instances", ("warpgrid_deployment", "echo-js"), ("warpgrid_instance_state", "idle")));
     }
 }

@@ -107,6 +107,10 @@ public sealed class WarpGridMetrics : IDisposable
             {
                 yield return new Measurement<long>(value(pool.Stats), new KeyValuePair<string, object?>(WarpGridTelemetry.DeploymentTag, active.Name));
             }
+            else if (active.Components is { } components)
+            {
+                yield return new Measurement<long>(value(components.Stats), new KeyValuePair<string, object?>(WarpGridTelemetry.DeploymentTag, active.Name));
+            }
         }
     }
 
@@ -116,6 +120,14 @@ public sealed class WarpGridMetrics : IDisposable
         {
             if (active.Pool is not { } pool)
             {
+                if (active.Components is { } components)
+                {
+                    var c = components.Stats;
+                    var name = new KeyValuePair<string, object?>(WarpGridTelemetry.DeploymentTag, active.Name);
+                    yield return new Measurement<long>(c.Idle, name, new KeyValuePair<string, object?>("warpgrid.instance.state", "idle"));
+                    yield return new Measurement<long>(c.Busy, name, new KeyValuePair<string, object?>("warpgrid.instance.state", "busy"));
+                }
+
                 continue;
             }
 
