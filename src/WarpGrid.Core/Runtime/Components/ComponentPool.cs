@@ -532,8 +532,9 @@ internal sealed unsafe class ComponentSandbox : IDisposable
             return;
         }
 
-        _store.Dispose();
+        // Unmap the context before freeing it: once the store is gone its address can belong to a new store.
         _state.Detach();
+        _store.Dispose();
         _budget.Release();
     }
 }

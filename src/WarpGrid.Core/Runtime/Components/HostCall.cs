@@ -467,7 +467,9 @@ internal sealed class ComponentStoreState
 
     public void Detach()
     {
-        ByContext.TryRemove(Context, out _);
+        // Only our own entry: a context address is reused by the next store once this one is freed (stores are dropped
+        // on thread-pool threads while others are created), and removing by key alone could unmap that newer store.
+        ByContext.TryRemove(new KeyValuePair<nint, ComponentStoreState>(Context, this));
         Resources.Clear();
     }
 
