@@ -325,7 +325,7 @@ internal sealed partial class WarpdProcess : IAsyncDisposable
         })
         {
             BaseAddress = baseAddress,
-            Timeout = TimeSpan.FromSeconds(60),
+            Timeout = TimeSpan.FromSeconds(180),
         };
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
