@@ -122,6 +122,7 @@ public static class WarpGridClusterApiExtensions
         appliedIndex = status.AppliedIndex,
         revision = status.Revision,
         members = status.Members,
+        fault = status.Fault,
     };
 
     private static IResult NoCluster() =>

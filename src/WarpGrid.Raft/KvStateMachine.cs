@@ -36,6 +36,7 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
     private int _entriesSinceSnapshot;
     private long _lastAppliedIndex;
     private bool _started; // set after RecoverAsync: later restores are snapshot installs from the leader
+    private volatile string? _fault;
 
     public KvStateMachine(DirectoryInfo location, string fasterDirectory, int snapshotInterval, int watchHistoryCapacity, ILogger logger)
         : base(location)
@@ -64,6 +65,12 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
         await RestoreAsync(cancellationToken).ConfigureAwait(false);
         _started = true;
     }
+
+    /// <summary>
+    /// The last failure of the state machine (applying an entry, writing or loading a snapshot), or null. DotNext stops
+    /// applying entries after such a failure, so the member stops making progress: this says why.
+    /// </summary>
+    public string? Fault => _fault;
 
     /// <summary>The applied store revision.</summary>
     public long Revision => Volatile.Read(ref _revision);
@@ -168,6 +175,18 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
 
     protected override async ValueTask<bool> ApplyAsync(LogEntry entry, CancellationToken token)
     {
+        try
+        {
+            return await ApplyEntryAsync(entry, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (RecordFault("applying log entry", entry.Index, e))
+        {
+            throw; // not reached: RecordFault returns false, so the exception propagates unchanged
+        }
+    }
+
+    private async ValueTask<bool> ApplyEntryAsync(LogEntry entry, CancellationToken token)
+    {
         if (entry.Index <= _stateIndex)
         {
             // Already in the recovered FASTER checkpoint (the WAL replays from the last snapshot file, which may be older).
@@ -270,6 +289,19 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
         }
     }
 
+    /// <summary>Logs and keeps a state-machine failure; returns false so that an exception filter lets it propagate.</summary>
+    private bool RecordFault(string what, long index, Exception exception)
+    {
+        if (exception is OperationCanceledException)
+        {
+            return false; // the member is stopping, or a snapshot transfer was abandoned: the leader retries it
+        }
+
+        _fault = $"{what} at Raft index {index} failed at {DateTimeOffset.UtcNow:O}: {exception.GetType().Name}: {exception.Message}";
+        Log.StateMachineFailed(_logger, what, index, exception);
+        return false;
+    }
+
     private void Signal() => Interlocked.Exchange(ref _applied, NewSignal()).TrySetResult();
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -277,6 +309,18 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
     /// <summary>Writes the snapshot file DotNext keeps and sends to lagging followers, by iterating the FASTER state.</summary>
     /// <remarks>DotNext runs this before the next entry is applied, so the state does not change meanwhile.</remarks>
     protected override async ValueTask PersistAsync(IAsyncBinaryWriter writer, CancellationToken token)
+    {
+        try
+        {
+            await PersistCoreAsync(writer, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (RecordFault("writing a snapshot", _stateIndex, e))
+        {
+            throw;
+        }
+    }
+
+    private async ValueTask PersistCoreAsync(IAsyncBinaryWriter writer, CancellationToken token)
     {
         ImmutableSortedSet<string> keys = _keys;
         long revision = Revision;
@@ -353,6 +397,18 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
     /// unusable), and when the leader installs a snapshot on this follower. Skipped when FASTER already covers it.
     /// </summary>
     protected override async ValueTask RestoreAsync(FileInfo snapshotFile, CancellationToken token)
+    {
+        try
+        {
+            await RestoreCoreAsync(snapshotFile, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (RecordFault($"loading snapshot '{snapshotFile.Name}'", _stateIndex, e))
+        {
+            throw;
+        }
+    }
+
+    private async ValueTask RestoreCoreAsync(FileInfo snapshotFile, CancellationToken token)
     {
         long snapshotIndex = ParseSnapshotIndex(snapshotFile);
         if (snapshotIndex <= _stateIndex)
@@ -463,6 +519,9 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 3207, Level = LogLevel.Critical, Message = "Raft store state machine failed {What} at Raft index {Index}; this member stops applying entries until it is restarted.")]
+        public static partial void StateMachineFailed(ILogger logger, string what, long index, Exception exception);
+
         [LoggerMessage(EventId = 3200, Level = LogLevel.Debug, Message = "Raft store snapshot written at revision {Revision} with {KeyCount} keys.")]
         public static partial void SnapshotWritten(ILogger logger, long revision, int keyCount);
 

@@ -281,7 +281,8 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
             _wal?.LastCommittedEntryIndex ?? 0,
             _wal?.LastAppliedIndex ?? 0,
             Revision,
-            members);
+            members,
+            _stateMachine?.Fault);
     }
 
     private IEnumerable<string> Members() => _cluster?.Members.Select(m => RaftStoreOptions.Format(m.EndPoint)) ?? [];
@@ -819,7 +820,8 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
 /// <param name="AppliedIndex">The index of the last log entry applied to this member's state.</param>
 /// <param name="Revision">The store revision applied on this member.</param>
 /// <param name="Members">Every member of the current configuration.</param>
-public sealed record RaftClusterStatus(string Member, string? Leader, bool IsLeader, long Term, long CommitIndex, long AppliedIndex, long Revision, IReadOnlyList<RaftMemberStatus> Members);
+/// <param name="Fault">Why this member's state machine stopped applying entries (it needs a restart), or null.</param>
+public sealed record RaftClusterStatus(string Member, string? Leader, bool IsLeader, long Term, long CommitIndex, long AppliedIndex, long Revision, IReadOnlyList<RaftMemberStatus> Members, string? Fault = null);
 
 /// <summary>One member of the cluster configuration.</summary>
 /// <param name="Address">Its Raft address.</param>

@@ -8,8 +8,10 @@ namespace WarpGrid.Raft.Tests;
 /// <summary>Raft members in this process on loopback, each with its own data directory and port.</summary>
 internal sealed class RaftTestCluster : IAsyncDisposable
 {
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IClusterStore, RaftTestCluster> Owners = new();
     private readonly TempDirectory _root = new();
     private readonly RaftClusterStore?[] _stores;
+    private readonly TestLog _log = new();
 
     public RaftTestCluster(int members, Action<RaftStoreOptions>? configure = null)
     {
@@ -40,9 +42,10 @@ internal sealed class RaftTestCluster : IAsyncDisposable
 
     public async Task StartAsync(int index, RaftStoreOptions? options = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
-        var store = new RaftClusterStore(options ?? Options(index), loggerFactory ?? StderrLoggerFactory.IfEnabled($"m{index}"));
+        var store = new RaftClusterStore(options ?? Options(index), loggerFactory ?? new TestLoggerFactory(_log, $"m{index}"));
         await store.StartAsync();
         _stores[index] = store;
+        Owners.AddOrUpdate(store, this);
     }
 
     public async Task StartAllAsync()
@@ -82,12 +85,21 @@ internal sealed class RaftTestCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until <paramref name="store"/> has applied <paramref name="revision"/> (60 s by default: catching up after a
+    /// restart can take several elections on a loaded machine); fails with every member's status and the last log lines.
+    /// </summary>
     public static async Task WaitForRevisionAsync(IClusterStore store, long revision, TimeSpan? timeout = null)
     {
-        DateTime deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        DateTime deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (store.Revision < revision)
         {
-            Assert.True(DateTime.UtcNow < deadline, $"the member stayed at revision {store.Revision}, expected {revision}");
+            if (DateTime.UtcNow > deadline)
+            {
+                string diagnostics = Owners.TryGetValue(store, out RaftTestCluster? cluster) ? cluster.Diagnostics() : "";
+                Assert.Fail($"the member stayed at revision {store.Revision}, expected {revision}{diagnostics}");
+            }
+
             await Task.Delay(20);
         }
     }
@@ -100,6 +112,33 @@ internal sealed class RaftTestCluster : IAsyncDisposable
             Assert.True(DateTime.UtcNow < deadline, $"timed out waiting until {what}");
             await Task.Delay(20);
         }
+    }
+
+    /// <summary>Every running member's view of the cluster and the members' last log lines, for a failure message.</summary>
+    public string Diagnostics()
+    {
+        var text = new System.Text.StringBuilder();
+        for (int i = 0; i < _stores.Length; i++)
+        {
+            text.Append("\n  m").Append(i).Append(": ");
+            if (_stores[i] is not { } store)
+            {
+                text.Append("stopped");
+                continue;
+            }
+
+            RaftClusterStatus status = store.GetStatus();
+            text.Append($"leader {status.Leader ?? "none"}, term {status.Term}, commit {status.CommitIndex}, applied {status.AppliedIndex}, revision {status.Revision}");
+            text.Append(status.Fault is null ? "" : $", FAULT {status.Fault}");
+        }
+
+        text.Append("\n  last log lines:\n");
+        foreach (string line in _log.Tail(200))
+        {
+            text.Append("    ").Append(line).Append('\n');
+        }
+
+        return text.ToString();
     }
 
     public static int FreePort() => WarpGrid.Testing.LoopbackPorts.Next();
@@ -115,15 +154,41 @@ internal sealed class RaftTestCluster : IAsyncDisposable
     }
 }
 
-/// <summary>Writes log lines to stderr when WARPGRID_TEST_LOG=1 (debugging aid).</summary>
-internal sealed class StderrLoggerFactory : Microsoft.Extensions.Logging.ILoggerFactory, Microsoft.Extensions.Logging.ILogger
+/// <summary>The members' log lines, kept (the last few thousand) for failure messages.</summary>
+internal sealed class TestLog
 {
-    public static Microsoft.Extensions.Logging.ILoggerFactory? IfEnabled(string name) =>
-        Environment.GetEnvironmentVariable("WARPGRID_TEST_LOG") == "1" ? new StderrLoggerFactory(name) : null;
+    private const int Capacity = 4000;
+    private readonly Queue<string> _lines = new();
 
-    private readonly string _name;
+    public void Add(string line)
+    {
+        lock (_lines)
+        {
+            if (_lines.Count == Capacity)
+            {
+                _lines.Dequeue();
+            }
 
-    private StderrLoggerFactory(string name) => _name = name;
+            _lines.Enqueue(line);
+        }
+    }
+
+    public List<string> Tail(int count)
+    {
+        lock (_lines)
+        {
+            return _lines.Skip(Math.Max(0, _lines.Count - count)).ToList();
+        }
+    }
+}
+
+/// <summary>
+/// Keeps one member's log lines (Information and above; Debug too when WARPGRID_TEST_LOG=1, which also writes them to
+/// stderr) in the cluster's <see cref="TestLog"/>.
+/// </summary>
+internal sealed class TestLoggerFactory(TestLog log, string name) : Microsoft.Extensions.Logging.ILoggerFactory, Microsoft.Extensions.Logging.ILogger
+{
+    private static readonly bool Verbose = Environment.GetEnvironmentVariable("WARPGRID_TEST_LOG") == "1";
 
     public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider)
     {
@@ -138,13 +203,21 @@ internal sealed class StderrLoggerFactory : Microsoft.Extensions.Logging.ILogger
     public IDisposable? BeginScope<TState>(TState state)
         where TState : notnull => null;
 
-    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => logLevel >= Microsoft.Extensions.Logging.LogLevel.Information;
+    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) =>
+        logLevel >= (Verbose ? Microsoft.Extensions.Logging.LogLevel.Debug : Microsoft.Extensions.Logging.LogLevel.Information);
 
     public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
-        if (IsEnabled(logLevel))
+        if (!IsEnabled(logLevel))
         {
-            Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {_name} {logLevel}: {formatter(state, exception)} {exception?.GetType().Name} {exception?.Message}");
+            return;
+        }
+
+        string line = $"{DateTime.UtcNow:HH:mm:ss.fff} {name} {logLevel}: {formatter(state, exception)}{(exception is null ? "" : $" [{exception.GetType().Name}: {exception.Message}]")}";
+        log.Add(line);
+        if (Verbose)
+        {
+            Console.Error.WriteLine(line);
         }
     }
 }
