@@ -7,6 +7,7 @@ using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Manifest;
 using WarpGrid.Core.Observability;
 using WarpGrid.Core.Runtime;
+using WarpGrid.Core.Runtime.Components;
 using WarpGrid.Core.Runtime.Pooling;
 using WarpGrid.Core.Runtime.Wagi;
 using WarpGrid.Core.Scaling;
@@ -49,6 +50,10 @@ public sealed record DeploymentScalingStatus(string Metric, double Value, double
 /// replaces instances that fail liveness with an exponential back-off (<see cref="RestartBackoff"/>), and, every
 /// <see cref="SupervisorOptions.ScalingInterval"/>, samples the scaling metric and sets the pool's warm instance
 /// count (<see cref="ScalingRecommender"/>). Time comes from the runtime's <see cref="TimeProvider"/>.
+/// A <c>wasi:http</c> component deployment gets the same controller at the level of its revision (an instance serves
+/// one request only): a probe is a real request on a fresh instance, readiness takes the revision out of routing,
+/// liveness and <see cref="SupervisorOptions.CrashLoopFaults"/> failed requests in a row recycle its pre-instantiated
+/// instances with the same back-off, and the autoscaler sizes its warm pool (see docs/operations.md).
 /// </summary>
 public sealed partial class DeploymentSupervisor
 {
@@ -86,7 +91,8 @@ public sealed partial class DeploymentSupervisor
     /// <summary>The health of a deployment, or null when it is not running here.</summary>
     public DeploymentHealthStatus? GetHealth(string name)
     {
-        if (!_states.TryGetValue(name, out var state) || _registry.Get(name)?.Pool is not { } pool)
+        var active = _registry.Get(name);
+        if (!_states.TryGetValue(name, out var state) || (active?.Pool ?? (ISupervisedPool?)active?.Components) is not { } pool || !ReferenceEquals(pool, state.Pool))
         {
             return null;
         }
@@ -94,12 +100,25 @@ public sealed partial class DeploymentSupervisor
         lock (state)
         {
             var now = Time.GetUtcNow();
-            var unready = pool.UnreadyCount;
-            var ready = Math.Max(0, pool.Stats.Live - unready);
-            var health = state.Health;
-            var kind = health is null ? DeploymentHealthState.Unchecked
-                : state.Backoff.InBackoff(now) ? DeploymentHealthState.CrashLoopBackOff
+            int ready, unready;
+            if (pool is InstancePool instances)
+            {
+                unready = instances.UnreadyCount;
+                ready = Math.Max(0, instances.Stats.Live - unready);
+            }
+            else
+            {
+                // A component revision is in routing or not as a whole; its warm instances are what is ready.
+                var components = (ComponentHttpPool)pool;
+                var warm = components.Stats.Idle;
+                var outOfRouting = components.UnreadyReason is not null;
+                ready = outOfRouting ? 0 : warm;
+                unready = outOfRouting ? Math.Max(1, warm) : 0;
+            }
+
+            var kind = state.Backoff.InBackoff(now) ? DeploymentHealthState.CrashLoopBackOff
                 : unready > 0 || state.Backoff.Consecutive > 0 ? DeploymentHealthState.Degraded
+                : state.Health is null ? DeploymentHealthState.Unchecked
                 : DeploymentHealthState.Healthy;
             return new DeploymentHealthStatus(kind, ready, unready, state.Backoff.Total, state.Backoff.Consecutive, state.Backoff.LastError, state.Backoff.LastRestartAt, state.Backoff.NextRetryAt);
         }
@@ -108,10 +127,12 @@ public sealed partial class DeploymentSupervisor
     /// <summary>The autoscaler's state for a deployment, or null.</summary>
     public DeploymentScalingStatus? GetScaling(string name)
     {
-        if (!_states.TryGetValue(name, out var state) || state.Recommender is not { } recommender || _registry.Get(name)?.Pool is not { } pool)
+        if (!_states.TryGetValue(name, out var state) || state.Recommender is not { } recommender)
         {
             return null;
         }
+
+        var pool = state.Pool;
 
         lock (state)
         {
@@ -159,7 +180,7 @@ public sealed partial class DeploymentSupervisor
 
         foreach (var deployment in active.Values)
         {
-            if (deployment.Pool is not { } pool)
+            if ((deployment.Pool ?? (ISupervisedPool?)deployment.Components) is not { } pool)
             {
                 continue;
             }
@@ -175,7 +196,13 @@ public sealed partial class DeploymentSupervisor
 
     private void Supervise(ActiveDeployment deployment, Supervised state, DateTimeOffset now)
     {
-        var pool = state.Pool;
+        if (state.Pool is ComponentHttpPool components)
+        {
+            SuperviseComponents(deployment, state, components, now);
+            return;
+        }
+
+        var pool = (InstancePool)state.Pool;
         lock (state)
         {
             var wasInBackoff = state.Backoff.NextRetryAt is not null;
@@ -212,7 +239,7 @@ public sealed partial class DeploymentSupervisor
 
     private void ProbeOne(ActiveDeployment deployment, Supervised state, HealthSection health, string instance, DateTimeOffset now)
     {
-        var pool = state.Pool;
+        var pool = (InstancePool)state.Pool;
         ProbeTracker tracker;
         lock (state)
         {
@@ -311,9 +338,12 @@ public sealed partial class DeploymentSupervisor
         return true;
     }
 
+    private static string RoutePrefix(ActiveDeployment deployment) =>
+        deployment.Manifest.Runtime.Route is "/" or "" ? string.Empty : deployment.Manifest.Runtime.Route.TrimEnd('/');
+
     private static WagiRequest ProbeRequest(ActiveDeployment deployment, string path)
     {
-        var prefix = deployment.Manifest.Runtime.Route is "/" or "" ? string.Empty : deployment.Manifest.Runtime.Route.TrimEnd('/');
+        var prefix = RoutePrefix(deployment);
         return new WagiRequest
         {
             Method = "GET",
@@ -416,7 +446,7 @@ public sealed partial class DeploymentSupervisor
 
     private sealed class Supervised
     {
-        public Supervised(InstancePool pool, WarpManifest manifest, SupervisorOptions options, DateTimeOffset now)
+        public Supervised(ISupervisedPool pool, WarpManifest manifest, SupervisorOptions options, DateTimeOffset now)
         {
             Pool = pool;
             Health = manifest.Health;
@@ -431,7 +461,10 @@ public sealed partial class DeploymentSupervisor
             LastTimestamp = Stopwatch.GetTimestamp();
         }
 
-        public InstancePool Pool { get; }
+        public ISupervisedPool Pool { get; }
+
+        /// <summary>The probe history of a component revision (probed as a whole), or null.</summary>
+        public ProbeTracker? RevisionTracker { get; set; }
 
         public HealthSection? Health { get; }
 

@@ -21,6 +21,12 @@ public sealed class SupervisorOptions
     /// <summary>Time without a replacement after which the back-off resets. Default 60 s.</summary>
     public TimeSpan StablePeriod { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Requests of a <c>wasi:http</c> component deployment that fail in a row (a trap, an exit, a bad response, an
+    /// instance that cannot be created; not overload) before the node counts a restart and backs off. Default 5.
+    /// </summary>
+    public int CrashLoopFaults { get; set; } = 5;
+
     /// <summary>Returns every problem with these settings, each naming the setting.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -38,6 +44,11 @@ public sealed class SupervisorOptions
         Range(nameof(RestartBackoffInitial), RestartBackoffInitial, TimeSpan.FromMilliseconds(10), TimeSpan.FromHours(1));
         Range(nameof(RestartBackoffMax), RestartBackoffMax, RestartBackoffInitial, TimeSpan.FromHours(24));
         Range(nameof(StablePeriod), StablePeriod, TimeSpan.FromMilliseconds(10), TimeSpan.FromHours(24));
+        if (CrashLoopFaults is < 1 or > 10_000)
+        {
+            errors.Add($"{Section}:{nameof(CrashLoopFaults)} must be between 1 and 10000 (got {CrashLoopFaults}).");
+        }
+
         return errors;
     }
 }

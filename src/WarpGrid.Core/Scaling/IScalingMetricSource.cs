@@ -6,10 +6,10 @@ namespace WarpGrid.Core.Scaling;
 /// <summary>What a metric source sees when the autoscaler samples a deployment.</summary>
 /// <param name="Deployment">The deployment name.</param>
 /// <param name="Policy">Its <c>[runtime.scaling]</c> section.</param>
-/// <param name="Pool">Its instance pool.</param>
+/// <param name="Pool">Its pool: a WAGI <see cref="InstancePool"/> or a <c>wasi:http</c> <see cref="Runtime.Components.ComponentHttpPool"/>.</param>
 /// <param name="MeanConcurrency">Requests in flight on average since the last sample (busy instance time over wall time, at least what is busy or waiting now).</param>
 /// <param name="Interval">Time since the last sample.</param>
-public sealed record ScalingContext(string Deployment, ScalingSection Policy, InstancePool Pool, double MeanConcurrency, TimeSpan Interval);
+public sealed record ScalingContext(string Deployment, ScalingSection Policy, ISupervisedPool Pool, double MeanConcurrency, TimeSpan Interval);
 
 /// <summary>
 /// A metric the autoscaler can scale on, chosen by <c>runtime.scaling.metric</c> (<c>request_concurrency</c>,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds http-c.wasm: a wasi:http/incoming-handler@0.2.12 component from http.c (no SDK, no bindings generator).
+# Builds http-c.wasm: a wasi:http/incoming-handler@0.2.12 component from http.c (no SDK, no bindings generator) that
+# also imports wasi:logging/logging@0.1.0-draft (logging.wit).
 #   1. clang-14 --target=wasm32 (freestanding, no libc): a core module whose imports and export are the canonical
 #      ABI's flattened signatures, written by hand in http.c;
 #   2. `jco embed`: adds the component-type section of wit/world.wit (WASI 0.2.12 WIT from jco's builtin copy);
@@ -21,6 +22,8 @@ for p in cli clocks filesystem http io random sockets; do
   mkdir -p "$work/wit/deps/$p"
   cp "$BUILTIN/wasi-$p/package.wit" "$work/wit/deps/$p/"
 done
+mkdir -p "$work/wit/deps/logging"
+cp logging.wit "$work/wit/deps/logging/package.wit"
 
 clang-14 --target=wasm32 -O2 -Wall -Wextra -Werror -nostdlib -Wl,--no-entry -Wl,--strip-all -o "$work/core.wasm" http.c
 # jco runs wasm-tools on Node's WASI shim, which preopens nothing by default: preopen / so it can read the files.

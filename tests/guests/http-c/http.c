@@ -10,6 +10,9 @@
 //   /write-after-finish  writes to the body stream after outgoing-body.finish (before any response is set)
 //   /host-panic          asks wasi:random for 2 MiB at once: the host function throws (more than it allows per call)
 //   /bad-handle          calls fields.append on a handle the guest does not own (Wasmtime traps on the lift)
+//   /trap                traps (unreachable) before any response: a deployment sent only this traps on every request
+//   /log                 logs through wasi:logging/logging (info "http-c" "hello from wasi:logging <path>", then
+//                        warn with an empty context), then answers 200 "logged\n"
 //   anything else        404 text/plain "http-c: unknown path <path>"
 #include <stdint.h>
 #include <stddef.h>
@@ -32,6 +35,10 @@ IMPORT(HTTP, "[static]response-outparam.set") void outparam_set(int32_t param, i
 IMPORT(STREAMS, "[method]output-stream.blocking-write-and-flush") void stream_write_and_flush(int32_t self, const char *bytes, size_t len, void *ret);
 IMPORT(STREAMS, "[resource-drop]output-stream") void stream_drop(int32_t self);
 IMPORT("wasi:random/random@0.2.12", "get-random-bytes") void random_bytes(int64_t len, void *ret);
+// log(level: level, context: string, message: string): the enum flattens to its case index.
+IMPORT("wasi:logging/logging@0.1.0-draft", "log") void log_record(int32_t level, const char *context, size_t context_len, const char *message, size_t message_len);
+
+enum { LEVEL_TRACE, LEVEL_DEBUG, LEVEL_INFO, LEVEL_WARN, LEVEL_ERROR, LEVEL_CRITICAL };
 
 // A bump allocator is enough: every request runs on a fresh instance.
 static _Alignas(8) unsigned char heap[64 * 1024];
@@ -180,6 +187,23 @@ __attribute__((export_name("wasi:http/incoming-handler@0.2.12#handle"))) void ha
     } else if (equals(name, name_len, "/bad-handle")) {
         fields_append(0x7fff, "x", 1, "y", 1, ret);
         respond(outparam, 200, "appended to a handle that does not exist\n", "", 0);
+    } else if (equals(name, name_len, "/trap")) {
+        __builtin_trap();
+    } else if (equals(name, name_len, "/log")) {
+        static const char context[] = "http-c";
+        static const char message[] = "hello from wasi:logging ";
+        static char text[sizeof message + 256];
+        size_t n = 0;
+        for (; n < sizeof message - 1; n++) {
+            text[n] = message[n];
+        }
+        for (size_t i = 0; i < path_len && i < 256; i++) {
+            text[n++] = path[i];
+        }
+        log_record(LEVEL_INFO, context, sizeof context - 1, text, n);
+        static const char warning[] = "a warning without context";
+        log_record(LEVEL_WARN, "", 0, warning, sizeof warning - 1);
+        respond(outparam, 200, "logged\n", "", 0);
     } else {
         respond(outparam, 404, "http-c: unknown path ", path, path_len);
     }

@@ -5,7 +5,7 @@ namespace WarpGrid.Core.Runtime.Components;
 
 /// <summary>
 /// A native component linker built for one component: every interface it imports is defined under the exact name
-/// (and <c>0.2.x</c> version) it imports, from the host implementations in <see cref="WasiHost"/>.
+/// (and <c>0.2.x</c> version; <c>0.1.x</c> for <c>wasi:logging</c>) it imports, from the host implementations in <see cref="WasiHost"/>.
 /// </summary>
 internal sealed unsafe class NativeComponentLinker : IDisposable
 {
@@ -30,9 +30,11 @@ internal sealed unsafe class NativeComponentLinker : IDisposable
                 continue;
             }
 
-            if (import.Version is { } version && !version.StartsWith("0.2.", StringComparison.Ordinal))
+            if (import.Version is { } version && !WasiHost.SupportsVersion(import.Interface, version))
             {
-                problems.Add($"import '{import.Name}': version {version} is not supported (this node implements WASI 0.2.x)");
+                problems.Add(import.Interface == WasiLogging.Interface
+                    ? $"import '{import.Name}': version {version} is not supported (this node implements wasi:logging 0.1.x, e.g. 0.1.0-draft)"
+                    : $"import '{import.Name}': version {version} is not supported (this node implements WASI 0.2.x)");
                 continue;
             }
 

@@ -93,6 +93,11 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
             return Fail(InvocationOutcome.Unavailable, "the deployment is shutting down");
         }
 
+        if (Refusal() is { } refusal)
+        {
+            return Fail(InvocationOutcome.Unavailable, refusal);
+        }
+
         if (!_slots.Wait(0))
         {
             if (Interlocked.Increment(ref _waiting) > Settings.QueueLimit)
@@ -120,20 +125,27 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
         }
 
         Interlocked.Increment(ref _busy);
+        var started = Stopwatch.GetTimestamp();
         try
         {
-            return Run(exchange);
+            return Run(exchange, probe: false);
         }
         finally
         {
+            Interlocked.Add(ref _busyTicks, Stopwatch.GetTimestamp() - started);
             Interlocked.Decrement(ref _busy);
             _slots.Release();
         }
     }
 
-    private ComponentInvocationResult Run(IComponentHttpExchange exchange)
+    /// <summary>Runs one request (or, with <paramref name="probe"/>, a health probe: not counted, no fault streak) on a ready or new instance.</summary>
+    private ComponentInvocationResult Run(IComponentHttpExchange exchange, bool probe)
     {
-        Interlocked.Increment(ref _requests);
+        if (!probe)
+        {
+            Interlocked.Increment(ref _requests);
+        }
+
         ComponentSandbox sandbox;
         var coldStart = false;
         try
@@ -141,6 +153,10 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
             if (_ready.TryDequeue(out sandbox!))
             {
                 Interlocked.Decrement(ref _readyOrPending);
+            }
+            else if (Refusal() is { } refusal && !probe)
+            {
+                return Fail(InvocationOutcome.Unavailable, refusal);
             }
             else
             {
@@ -151,7 +167,13 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
         }
         catch (Exception ex) when (ex is WasmValidationException or WasmtimeException or InstanceLimitException)
         {
-            return Fail(InvocationOutcome.Unavailable, "could not create an instance: " + ex.Message.Trim());
+            var failed = Fail(InvocationOutcome.Unavailable, "could not create an instance: " + ex.Message.Trim());
+            if (!probe && ex is not InstanceLimitException)
+            {
+                NoteOutcome(failed.Fault);
+            }
+
+            return failed;
         }
 
         using var span = Observability.WarpGridTelemetry.StartGuest(_guestSpanName ??= Observability.WarpGridTelemetry.GuestSpanName(Settings.Deployment), Settings.Deployment, sandbox.Id, coldStart);
@@ -185,12 +207,17 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
             guestError = error.Message is null ? error.Case : error.Case + ": " + error.Message;
         }
 
-        if (fault is not null)
+        if (fault is not null && !probe)
         {
             Interlocked.Increment(ref _faults);
             Interlocked.Increment(ref _replaced);
+            NoteOutcome(fault);
             Log.InvocationFailed(_logger, Settings.Deployment, sandbox.Id, fault.Code, fault.Message);
             _runtime.Logs.Append(Settings.Deployment, Settings.Version, sandbox.Id, GuestLogStream.System, "request failed (" + fault.Code + "): " + fault.Message + "; the instance was discarded");
+        }
+        else if (!probe)
+        {
+            NoteOutcome(null);
         }
 
         span?.SetTag("warpgrid.outcome", fault?.Code ?? "ok");
@@ -226,11 +253,11 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
         }
     }
 
-    /// <summary>Instantiates until <c>min_instances</c> (at least one) instances are ready or being created.</summary>
+    /// <summary>Instantiates until <see cref="WarmTarget"/> instances are ready or being created, unless in crash-loop back-off.</summary>
     private void Replenish()
     {
-        var target = Math.Max(1, Settings.MinInstances);
-        while (!_closed && Volatile.Read(ref _readyOrPending) < target)
+        var target = WarmTarget;
+        while (!_closed && Volatile.Read(ref _readyOrPending) < target && !CreationBlocked)
         {
             if (Interlocked.Increment(ref _readyOrPending) > target)
             {
@@ -247,6 +274,11 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
             {
                 Interlocked.Decrement(ref _readyOrPending);
                 Log.RecycleFailed(_logger, Settings.Deployment, ex);
+                if (ex is not InstanceLimitException)
+                {
+                    NoteOutcome(new InvocationFault(InvocationOutcome.Unavailable, "could not create an instance: " + ex.Message.Trim()));
+                }
+
                 return;
             }
 
@@ -271,7 +303,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
         try
         {
             var id = Settings.Deployment + "-c" + Interlocked.Increment(ref _nextId).ToString("x4", System.Globalization.CultureInfo.InvariantCulture);
-            return new ComponentSandbox(id, _runtime, _linker, Component, Settings, _deadlineTicks, GuestLine, _runtime.Budget);
+            return new ComponentSandbox(id, _runtime, _linker, Component, Settings, _deadlineTicks, GuestLine, Settings.Logging ? GuestRecord : null, _runtime.Budget);
         }
         catch
         {
@@ -288,6 +320,16 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
         if (_guestLogger.IsEnabled(LogLevel.Information))
         {
             Log.GuestOutput(_guestLogger, Settings.Deployment, Settings.Version, instance, isError ? "stderr" : "stdout", text);
+        }
+    }
+
+    private void GuestRecord(string instance, GuestLogLevel level, string? context, string message)
+    {
+        _runtime.Logs.Append(Settings.Deployment, Settings.Version, instance, GuestLogStream.Log, message, level, context);
+        var logLevel = InstancePool.ToLogLevel(level);
+        if (_guestLogger.IsEnabled(logLevel))
+        {
+            Log.GuestRecord(_guestLogger, logLevel, Settings.Deployment, Settings.Version, instance, context ?? string.Empty, message);
         }
     }
 
@@ -357,6 +399,9 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
 
         [LoggerMessage(EventId = 42, Level = LogLevel.Information, Message = "{Deployment}@{Version} {Instance} {Stream}: {Line}")]
         public static partial void GuestOutput(ILogger logger, string deployment, string version, string instance, string stream, string line);
+
+        [LoggerMessage(EventId = 43, Message = "{Deployment}@{Version} {Instance} [{Context}]: {Line}")]
+        public static partial void GuestRecord(ILogger logger, LogLevel level, string deployment, string version, string instance, string context, string line);
     }
 }
 
@@ -370,7 +415,7 @@ internal sealed unsafe class ComponentSandbox : IDisposable
     private readonly long _memoryLimit;
     private int _disposed;
 
-    public ComponentSandbox(string id, WasmNodeRuntime runtime, NativeComponentLinker linker, CompiledComponent component, PoolSettings settings, ulong deadlineTicks, Action<string, bool, byte[]> log, NodeInstanceBudget budget)
+    public ComponentSandbox(string id, WasmNodeRuntime runtime, NativeComponentLinker linker, CompiledComponent component, PoolSettings settings, ulong deadlineTicks, Action<string, bool, byte[]> log, Action<string, GuestLogLevel, string?, string>? records, NodeInstanceBudget budget)
     {
         Id = id;
         _budget = budget;
@@ -387,6 +432,11 @@ internal sealed unsafe class ComponentSandbox : IDisposable
             _state.Log = sink;
             _state.Stdout = new LogOutputStream(sink, false, runtime.Options.MaxStderrBytesPerRequest);
             _state.Stderr = new LogOutputStream(sink, true, runtime.Options.MaxStderrBytesPerRequest);
+            if (records is not null)
+            {
+                _state.Records = new ComponentLogRecords((level, context, message) => records(id, level, context, message), runtime.Options.MaxStderrBytesPerRequest);
+            }
+
             _state.Attach(context);
             _instance = linker.Instantiate(context, component);
         }

@@ -437,6 +437,9 @@ internal sealed class ComponentStoreState
 
     public ComponentLogSink? Log { get; set; }
 
+    /// <summary>Where <c>wasi:logging</c> records go; null when <c>[capabilities] logging</c> is not granted.</summary>
+    public ComponentLogRecords? Records { get; set; }
+
     public IReadOnlyList<KeyValuePair<string, string>> Environment { get; set; } = [];
 
     /// <summary>Deadline (a Stopwatch timestamp) outside an HTTP request.</summary>

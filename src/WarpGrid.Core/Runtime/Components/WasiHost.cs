@@ -8,7 +8,7 @@ namespace WarpGrid.Core.Runtime.Components;
 /// <summary>
 /// The host side of the <c>wasi:http/proxy</c> world (and the parts of <c>wasi:cli</c>, <c>wasi:filesystem</c> a
 /// JavaScript or Rust handler imports), implemented once and registered under whatever <c>@0.2.x</c> version a
-/// component imports. Keys are interface names without version; values map export names (as the component model
+/// component imports (<c>wasi:logging/logging</c>: <c>@0.1.x</c>, see <see cref="SupportsVersion"/>). Keys are interface names without version; values map export names (as the component model
 /// spells them: <c>[method]fields.get</c>, <c>[constructor]fields</c>, <c>[static]…</c>) to host functions.
 /// </summary>
 internal static unsafe class WasiHost
@@ -54,6 +54,11 @@ internal static unsafe class WasiHost
     };
 
     private const int MaxChunk = 64 * 1024;
+
+    /// <summary>True when this host implements the WIT of <paramref name="interfaceName"/> at <paramref name="version"/>.</summary>
+    public static bool SupportsVersion(string interfaceName, string version) => interfaceName == WasiLogging.Interface
+        ? WasiLogging.Supports(version)
+        : version.StartsWith("0.2.", StringComparison.Ordinal);
 
     public static readonly IReadOnlyDictionary<string, IReadOnlyDictionary<string, HostFunction>> Interfaces = Build();
 
@@ -160,6 +165,7 @@ internal static unsafe class WasiHost
             },
             ["wasi:http/types"] = WasiHttp.Types(),
             ["wasi:http/outgoing-handler"] = One("handle", WasiHttp.OutgoingHandle),
+            [WasiLogging.Interface] = WasiLogging.Functions(),
         };
         return map;
     }

@@ -37,7 +37,7 @@ public sealed record PoolStats(int Live, int Idle, int Busy, int Waiting, long R
 /// (a WASI command cannot be re-entered): after a request the slot's store is recycled, which with the pooling
 /// allocator costs a few microseconds; a trapped instance is discarded and replaced by a new one.
 /// </summary>
-public sealed partial class InstancePool : IAsyncDisposable
+public sealed partial class InstancePool : IAsyncDisposable, ISupervisedPool
 {
     private readonly WasmNodeRuntime _runtime;
     private readonly ILogger _logger;
