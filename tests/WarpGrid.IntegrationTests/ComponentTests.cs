@@ -7,7 +7,10 @@ using WarpGrid.IntegrationTests.Infrastructure;
 
 namespace WarpGrid.IntegrationTests;
 
-/// <summary>A loopback HTTP server that answers every request with a fixed body, counts connections and keeps the last request head.</summary>
+/// <summary>
+/// A loopback HTTP server that answers every request with a fixed body, counts connections and keeps the last request
+/// head; while <see cref="Down"/> it closes every connection at once (a dependency that is down).
+/// </summary>
 internal sealed class LoopbackHttpServer : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
@@ -15,6 +18,7 @@ internal sealed class LoopbackHttpServer : IAsyncDisposable
     private readonly Task _loop;
     private int _connections;
     private string? _lastRequestHead;
+    private volatile bool _down;
 
     public LoopbackHttpServer(string body)
     {
@@ -25,6 +29,13 @@ internal sealed class LoopbackHttpServer : IAsyncDisposable
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
     public int Connections => Volatile.Read(ref _connections);
+
+    /// <summary>While true, connections are closed without an answer.</summary>
+    public bool Down
+    {
+        get => _down;
+        set => _down = value;
+    }
 
     /// <summary>The request line and headers of the last request read, or null.</summary>
     public string? LastRequestHead => Volatile.Read(ref _lastRequestHead);
@@ -41,6 +52,12 @@ internal sealed class LoopbackHttpServer : IAsyncDisposable
             catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
             {
                 return;
+            }
+
+            if (_down)
+            {
+                client.Dispose();
+                continue;
             }
 
             Interlocked.Increment(ref _connections);

@@ -189,7 +189,7 @@ public sealed partial class DeploymentManager
                     var component = _runtime.Modules.GetOrCompileComponent(bytes);
                     if (manifest.Runtime.Trigger == TriggerKind.Http)
                     {
-                        WasmNodeRuntime.ValidateHttpComponent(component);
+                        WasmNodeRuntime.ValidateHttpComponent(component, manifest.Capabilities.Logging);
                     }
                     else
                     {

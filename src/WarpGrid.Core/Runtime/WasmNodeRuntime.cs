@@ -156,10 +156,11 @@ public sealed class WasmNodeRuntime : IDisposable
 
     /// <summary>
     /// Checks that a compiled component can serve the http trigger: it exports <c>wasi:http/incoming-handler@0.2.x</c>
-    /// and imports nothing the host does not provide. Throws <see cref="WasmValidationException"/> listing every
+    /// and imports nothing the host does not provide (nor <c>wasi:logging</c> when <paramref name="loggingGranted"/> is
+    /// false: <c>[capabilities] logging = false</c>). Throws <see cref="WasmValidationException"/> listing every
     /// unsatisfied import by name.
     /// </summary>
-    public static string ValidateHttpComponent(CompiledComponent component)
+    public static string ValidateHttpComponent(CompiledComponent component, bool loggingGranted = true)
     {
         ArgumentNullException.ThrowIfNull(component);
         var problems = new List<string>();
@@ -170,6 +171,17 @@ public sealed class WasmNodeRuntime : IDisposable
         }
 
         problems.AddRange(NativeComponentLinker.Check(component));
+        if (!loggingGranted)
+        {
+            foreach (var import in component.Imports.Where(i => i.Interface == WasiLogging.Interface))
+            {
+                foreach (var function in import.Functions)
+                {
+                    problems.Add($"import {import.Name}.{function} needs the logging capability, which this manifest denies ([capabilities] logging = false): grant it or remove the import");
+                }
+            }
+        }
+
         if (problems.Count > 0)
         {
             throw new WasmValidationException(string.Join("; ", problems));
@@ -189,7 +201,7 @@ public sealed class WasmNodeRuntime : IDisposable
                 $"memory_limit {settings.MemoryLimitBytes} bytes is above this node's maximum of {Options.MaxMemoryPerInstanceBytes} bytes (WarpGrid:Runtime:MaxMemoryPerInstanceBytes)");
         }
 
-        var export = ValidateHttpComponent(component);
+        var export = ValidateHttpComponent(component, settings.Logging);
         var policy = new OutboundHttpPolicy(httpOutbound ?? []);
         var pool = new ComponentHttpPool(this, settings, component, export, policy, OutboundClient, _loggerFactory.CreateLogger<ComponentHttpPool>(), _loggerFactory.CreateLogger("WarpGrid.Guest"));
         try
