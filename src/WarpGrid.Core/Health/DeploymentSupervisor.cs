@@ -92,7 +92,7 @@ public sealed partial class DeploymentSupervisor
     public DeploymentHealthStatus? GetHealth(string name)
     {
         var active = _registry.Get(name);
-        if (!_states.TryGetValue(name, out var state) || (active?.Pool ?? (ISupervisedPool?)active?.Components) is not { } pool || !ReferenceEquals(pool, state.Pool))
+        if (!_states.TryGetValue(name, out var state) || (active?.Pool ?? (ISupervisedPool?)active?.Components) is not { } pool)
         {
             return null;
         }

@@ -241,6 +241,15 @@ public sealed class ComponentSupervisionTests(FakeClockRuntime fixture) : IClass
         Assert.Equal(4, pool.SetWarmTarget(9)); // clamped to max_instances
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(10_001)]
+    public void CrashLoopFaults_out_of_range_is_refused_naming_the_setting(int value)
+    {
+        var error = Assert.Single(new SupervisorOptions { CrashLoopFaults = value }.Validate());
+        Assert.Equal($"WarpGrid:Supervisor:CrashLoopFaults must be between 1 and 10000 (got {value}).", error);
+    }
+
     [Fact]
     public async Task Log_import_records_reach_the_log_hub_with_level_context_and_instance_and_the_capability_gates_it()
     {
