@@ -191,28 +191,55 @@ internal sealed partial class ForwardServer : IAsyncDisposable
     }
 }
 
+/// <summary>Thrown when a request was not written to the forwarding connection at all, so sending it again is safe.</summary>
+internal sealed class ForwardNotSentException(string message) : IOException(message);
+
 /// <summary>One follower-side connection to the leader's <see cref="ForwardServer"/>, multiplexing requests by id.</summary>
 internal sealed class ForwardClient : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<long, TaskCompletionSource<byte[]>> _pending = new();
     private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Stream _stream;
     private readonly Task _readLoop;
     private long _nextId;
     private volatile bool _broken;
+    private volatile bool _retired;
 
-    private ForwardClient(IPEndPoint endPoint, Stream stream)
+    private ForwardClient(IPEndPoint endPoint, string leader, Stream stream)
     {
         EndPoint = endPoint;
+        Leader = leader;
         _stream = stream;
         _readLoop = ReadLoopAsync();
     }
 
     public IPEndPoint EndPoint { get; }
 
-    public bool IsBroken => _broken;
+    /// <summary>The Raft address of the member this connection forwards to.</summary>
+    public string Leader { get; }
 
-    public static async Task<ForwardClient> ConnectAsync(IPEndPoint endPoint, SslClientAuthenticationOptions? tls, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>Whether the connection can no longer take requests (it broke, or it was retired).</summary>
+    public bool IsBroken => _broken || _retired;
+
+    /// <summary>
+    /// Takes no new requests and closes the connection once the requests in flight are answered (or after
+    /// <paramref name="grace"/>). Used when another member becomes leader: the old leader still answers what it was
+    /// sent (committed, or "not the leader"), which is better than an outcome made unknown by closing the link.
+    /// </summary>
+    public async Task RetireAsync(TimeSpan grace)
+    {
+        _retired = true;
+        if (_pending.IsEmpty)
+        {
+            _drained.TrySetResult();
+        }
+
+        await _drained.Task.WaitAsync(grace).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await DisposeAsync().ConfigureAwait(false);
+    }
+
+    public static async Task<ForwardClient> ConnectAsync(IPEndPoint endPoint, string leader, SslClientAuthenticationOptions? tls, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -239,7 +266,7 @@ internal sealed class ForwardClient : IAsyncDisposable
                 stream = ssl;
             }
 
-            return new ForwardClient(endPoint, stream);
+            return new ForwardClient(endPoint, leader, stream);
         }
         catch
         {
@@ -264,9 +291,9 @@ internal sealed class ForwardClient : IAsyncDisposable
             await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                if (_broken)
+                if (_broken || _retired)
                 {
-                    throw new IOException("The forwarding connection to the leader is closed.");
+                    throw new ForwardNotSentException("The forwarding connection to the leader is closed.");
                 }
 
                 await _stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
@@ -287,6 +314,10 @@ internal sealed class ForwardClient : IAsyncDisposable
         finally
         {
             _pending.TryRemove(id, out _);
+            if (_retired && _pending.IsEmpty)
+            {
+                _drained.TrySetResult();
+            }
         }
     }
 

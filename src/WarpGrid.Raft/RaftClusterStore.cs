@@ -235,12 +235,17 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
     {
         string? address = leader is null ? null : RaftStoreOptions.Format(leader.EndPoint);
         Log.LeaderChanged(_logger, address ?? "(none)", ((IRaftCluster)cluster).Term);
-        lock (_forwardLock)
+        // A leader of "none" (an election is under way, often won again by the same member) keeps the connection; another
+        // leader retires it: new writes go to the new leader, and writes in flight still get the old leader's answer.
+        if (address is not null)
         {
-            if (_forwardClient is { } client)
+            lock (_forwardLock)
             {
-                _forwardClient = null;
-                _ = client.DisposeAsync().AsTask();
+                if (_forwardClient is { } client && client.Leader != address)
+                {
+                    _forwardClient = null;
+                    _ = client.RetireAsync(_options.OperationTimeout);
+                }
             }
         }
 
@@ -545,6 +550,10 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
         {
             return await client.SendAsync(type, payload, cancellationToken).ConfigureAwait(false);
         }
+        catch (ForwardNotSentException ex)
+        {
+            throw new ForwardConnectException(ex.Message); // nothing was sent: the caller may retry
+        }
         catch (IOException)
         {
             lock (_forwardLock)
@@ -578,7 +587,7 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
                 throw new ForwardConnectException($"the leader {RaftStoreOptions.Format(leader.EndPoint)} does not advertise a forwarding address");
             }
 
-            ForwardClient client = await ForwardClient.ConnectAsync(endPoint, _options.ClientTls, _options.RequestTimeout, cancellationToken).ConfigureAwait(false);
+            ForwardClient client = await ForwardClient.ConnectAsync(endPoint, RaftStoreOptions.Format(leader.EndPoint), _options.ClientTls, _options.RequestTimeout, cancellationToken).ConfigureAwait(false);
             lock (_forwardLock)
             {
                 if (_forwardClient is { IsBroken: false } raced)
