@@ -1,41 +1,48 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using BenchmarkDotNet.Attributes;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging.Abstractions;
 using OpenTelemetry;
+using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 using WarpGrid.Benchmarks.Shared;
 using WarpGrid.Core.Deployments;
+using WarpGrid.Core.Manifest;
 using WarpGrid.Core.Observability;
 using WarpGrid.Core.Runtime;
 using WarpGrid.Core.Runtime.Pooling;
-using WarpGrid.Core.Runtime.Wagi;
+using WarpGrid.Proxy;
 
 namespace WarpGrid.Benchmarks;
 
 /// <summary>
-/// Scale-from-zero and the cost of telemetry on the request path, in process.
+/// Scale-from-zero and the cost of telemetry on the request path, in process, through the node's real ingress
+/// (<see cref="WagiIngress.ServeAsync"/> with an in-memory <see cref="HttpContext"/>, no socket).
 /// <list type="bullet">
 /// <item><c>warm</c>: one request on an idle instance (the baseline).</item>
 /// <item><c>from zero</c>: release every idle instance (what scale-to-zero does), then one request: the pool creates
 /// an instance from the in-memory compiled module and serves the held request (cold start + request).</item>
-/// <item><c>Telemetry = All</c>: an OpenTelemetry tracer provider (no exporter) with the node's sampler at ratio 1
-/// records every span of the <c>WarpGrid</c> source, and a meter listener collects every measurement of the
-/// <c>WarpGrid</c> meter; each request then runs under a server span, creates the guest span, gets its own
-/// <c>HTTP_TRACEPARENT</c> and records <c>http.server.request.duration</c>. <c>Sampled</c>: the same with the
-/// node's default sampler, <c>ParentBased(TraceIdRatioBased(0.1))</c> (requests carry no client traceparent).
-/// <c>Off</c>: nothing listens, the production default for traces.</item>
+/// <item><c>Telemetry = Off</c>: nothing listens (tracing off, metrics not collected). <c>Sampled</c>: what a node
+/// with the defaults and tracing on runs: the OpenTelemetry SDK's meter provider aggregates the <c>WarpGrid</c>
+/// meter (a reader with a discarding exporter stands in for the Prometheus scrape), a tracer provider (no exporter)
+/// listens to the <c>WarpGrid</c> source, and the ingress's <see cref="RequestSampler"/> samples 10 % of new traces
+/// (requests carry no client traceparent). <c>All</c>: the same with every request sampled (server span, guest span,
+/// the guest's own <c>HTTP_TRACEPARENT</c>).</item>
 /// </list>
+/// Every mode runs each request under an unexported activity like the one ASP.NET Core's hosting layer starts when
+/// logging is on, so the server span's parent logic sees what it sees in warpd.
 /// </summary>
 [MemoryDiagnoser]
 public class ObservabilityBenchmark
 {
     private WasmNodeRuntime _runtime = null!;
     private InstancePool _pool = null!;
-    private WagiRequest _request = null!;
     private WarpGridMetrics _metrics = null!;
+    private WagiIngress _ingress = null!;
+    private IngressRoute _route = null!;
+    private DefaultHttpContext _context = null!;
     private TracerProvider? _tracer;
-    private MeterListener? _meterListener;
-    private long _measurements;
+    private MeterProvider? _meters;
 
     /// <summary>Which telemetry listens.</summary>
     public enum TelemetryMode
@@ -43,10 +50,10 @@ public class ObservabilityBenchmark
         /// <summary>Nothing listens.</summary>
         Off,
 
-        /// <summary>Metrics, and tracing with the default sampler (10 % of new traces).</summary>
+        /// <summary>Metrics collected, and tracing with the default sampler (10 % of new traces).</summary>
         Sampled,
 
-        /// <summary>Metrics, and every request traced and recorded.</summary>
+        /// <summary>Metrics collected, and every request traced and recorded.</summary>
         All,
     }
 
@@ -60,22 +67,36 @@ public class ObservabilityBenchmark
         _runtime = new WasmNodeRuntime(new WasmRuntimeOptions { MaxInstancesPerNode = 64, MaxMemoryPerInstanceBytes = 64L << 20 });
         var module = _runtime.Modules.LoadFile(RepoPaths.Combine("samples", "hello", "hello.wasm"));
         _pool = _runtime.CreatePool(new PoolSettings { Deployment = "hello", MinInstances = 0, MaxInstances = 4, MemoryLimitBytes = 16L << 20, RequestTimeout = TimeSpan.FromSeconds(5) }, module);
-        _metrics = new WarpGridMetrics(new DeploymentRegistry(), _runtime);
-        _request = new WagiRequest { Method = "GET", ScriptName = "/hello", PathInfo = string.Empty, FullUrl = "http://localhost/hello", MatchedRoute = "/hello/...", Headers = [new("Host", "localhost")] };
+        var registry = new DeploymentRegistry();
+        _metrics = new WarpGridMetrics(registry, _runtime);
+        var record = new DeploymentRecord { Name = "hello", Version = "0.1.0", Manifest = string.Empty, Digest = "sha256:bench" };
+        _route = new IngressRoute(null, "/hello", new ActiveDeployment(record, WarpManifest.CreateDefault("hello"), _pool, DeploymentState.Running, null, 1));
+        var ratio = Telemetry == TelemetryMode.All ? 1.0 : 0.1;
+        _ingress = new WagiIngress(registry, _runtime, NullLogger<WagiIngress>.Instance, _metrics, new RequestSampler(ratio));
+        _context = new DefaultHttpContext();
+        var request = _context.Request;
+        request.Method = "GET";
+        request.Scheme = "http";
+        request.Host = new HostString("localhost");
+        request.Path = "/hello";
+        request.Headers.UserAgent = "wrk";
+        _context.Response.Body = Stream.Null;
         if (Telemetry != TelemetryMode.Off)
         {
+            // As the node configures it: parent-based, and a root the ingress sampled is recorded without a second draw.
             _tracer = Sdk.CreateTracerProviderBuilder()
                 .AddSource(WarpGridTelemetry.SourceName)
-                .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(Telemetry == TelemetryMode.All ? 1.0 : 0.1)))
+                .SetSampler(new ParentBasedSampler(new AlwaysOnSampler()))
                 .Build();
-            _meterListener = new MeterListener { InstrumentPublished = (i, l) => { if (i.Meter.Name == WarpGridTelemetry.MeterName) { l.EnableMeasurementEvents(i); } } };
-            _meterListener.SetMeasurementEventCallback<double>((_, _, _, _) => Interlocked.Increment(ref _measurements));
-            _meterListener.Start();
+            _meters = Sdk.CreateMeterProviderBuilder()
+                .AddMeter(WarpGridTelemetry.MeterName)
+                .AddReader(new BaseExportingMetricReader(new DiscardingExporter()))
+                .Build();
         }
 
-        if (Warm().GetAwaiter().GetResult() <= 0)
+        if (Warm().GetAwaiter().GetResult() != 200)
         {
-            throw new InvalidOperationException("hello answered nothing");
+            throw new InvalidOperationException("hello did not answer 200");
         }
     }
 
@@ -83,7 +104,7 @@ public class ObservabilityBenchmark
     public void Cleanup()
     {
         _tracer?.Dispose();
-        _meterListener?.Dispose();
+        _meters?.Dispose();
         _metrics.Dispose();
         _pool.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _runtime.Dispose();
@@ -91,31 +112,28 @@ public class ObservabilityBenchmark
 
     /// <summary>One request on a warm instance.</summary>
     [Benchmark(Baseline = true, Description = "warm request")]
-    public ValueTask<int> Warm() => InvokeAsync();
+    public Task<int> Warm() => ServeAsync();
 
     /// <summary>Scale to zero, then one request that wakes the deployment.</summary>
     [Benchmark(Description = "scale from zero → response")]
-    public ValueTask<int> FromZero()
+    public Task<int> FromZero()
     {
         _pool.SetWarmTarget(0);
-        return InvokeAsync();
+        return ServeAsync();
     }
 
-    private async ValueTask<int> InvokeAsync()
+    private async Task<int> ServeAsync()
     {
-        var start = Stopwatch.GetTimestamp();
-        using var span = _tracer is null ? null : WarpGridTelemetry.Source.StartActivity("GET /hello", ActivityKind.Server, default(ActivityContext));
-        using var result = await _pool.InvokeAsync(_request).ConfigureAwait(false);
-        if (result.Fault is not null)
-        {
-            throw new InvalidOperationException(result.Fault.Message);
-        }
+        var response = _context.Response;
+        response.Headers.Clear();
+        response.StatusCode = 200;
+        using var hosting = new Activity("Microsoft.AspNetCore.Hosting.HttpRequestIn").Start();
+        await _ingress.ServeAsync(_context, _route).ConfigureAwait(false);
+        return response.StatusCode;
+    }
 
-        if (_metrics.Enabled)
-        {
-            _metrics.RecordRequest("hello", "GET", result.Response!.StatusCode, null, start);
-        }
-
-        return result.Response!.Body.Length;
+    private sealed class DiscardingExporter : BaseExporter<Metric>
+    {
+        public override ExportResult Export(in Batch<Metric> batch) => ExportResult.Success;
     }
 }

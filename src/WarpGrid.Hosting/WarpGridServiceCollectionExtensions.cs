@@ -110,6 +110,7 @@ public static class WarpGridServiceCollectionExtensions
     {
         services.AddOptions<WarpGridTelemetryOptions>().BindConfiguration(WarpGridTelemetryOptions.Section).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WarpGridTelemetryOptions>, WarpGridTelemetryOptionsValidator>());
+        services.TryAddSingleton(sp => new RequestSampler(sp.GetRequiredService<IOptions<WarpGridTelemetryOptions>>().Value.SamplingRatio));
         services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics.AddPrometheusExporter())
             .WithTracing(_ => { });
@@ -129,7 +130,7 @@ public static class WarpGridServiceCollectionExtensions
             }
 
             tracing.AddSource(WarpGridTelemetry.SourceName);
-            tracing.SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(options.SamplingRatio)));
+            tracing.SetSampler(new ParentBasedSampler(new HeadSampledRootSampler(options.SamplingRatio)));
             if (!string.IsNullOrWhiteSpace(options.Otlp.Endpoint))
             {
                 var exporter = new OtlpTraceExporter(new OtlpExporterOptions

@@ -8,10 +8,11 @@ namespace WarpGrid.Proxy;
 public sealed partial class WagiIngress
 {
     private readonly WarpGridMetrics? _metrics;
+    private readonly RequestSampler _sampler;
 
     private Task ObservedOrPlain(HttpContext context, IngressRoute route)
     {
-        // Nobody listening: the plain path, no clock read, no span, no tags.
+        // Nobody listening: the plain path, no clock read, no span, no tags (one Enabled and one HasListeners check).
         var metrics = _metrics is { Enabled: true } m ? m : null;
         if (metrics is null && !WarpGridTelemetry.Source.HasListeners())
         {
@@ -23,7 +24,8 @@ public sealed partial class WagiIngress
 
     private async Task ServeObservedAsync(HttpContext context, IngressRoute route, WarpGridMetrics? metrics)
     {
-        var start = Stopwatch.GetTimestamp();
+        // The span starts here, inside this async method, so Activity.Current changes only in this request's flow.
+        var start = metrics is null ? 0 : Stopwatch.GetTimestamp();
         using var activity = StartServerSpan(context, route);
         try
         {
@@ -57,37 +59,17 @@ public sealed partial class WagiIngress
     }
 
     /// <summary>
-    /// Starts the request's server span: a child of the current activity (ASP.NET Core's, when its instrumentation is
-    /// on), else of the client's W3C <c>traceparent</c>/<c>tracestate</c>, else a new trace.
+    /// Starts the request's server span through the node's <see cref="RequestSampler"/>: null, with no activity
+    /// created, when the request is not sampled (see <see cref="RequestSampler.StartServerSpan"/> for the parent).
     /// </summary>
-    private static Activity? StartServerSpan(HttpContext context, IngressRoute route)
+    private Activity? StartServerSpan(HttpContext context, IngressRoute route)
     {
-        if (!WarpGridTelemetry.Source.HasListeners())
-        {
-            return null;
-        }
-
         var request = context.Request;
+        var headers = request.Headers;
+        var traceparent = headers.TryGetValue("traceparent", out var parentValue) ? parentValue.ToString() : null;
+        var tracestate = traceparent is not null && headers.TryGetValue("tracestate", out var stateValue) ? stateValue.ToString() : null;
         var name = HttpMethods.IsGet(request.Method) ? route.GetSpanName : request.Method + " " + route.Prefix;
-        Activity? activity;
-        if (Activity.Current is { Recorded: true, IsAllDataRequested: true } current && current.Source.Name.Length > 0)
-        {
-            // An ActivitySource-based host span that is being recorded (e.g. an instrumented host): nest under it.
-            // ASP.NET Core's own unexported "legacy" activity has no source name and is skipped, so the exported
-            // server span's parent is the client's span from traceparent, not an invisible one.
-            activity = WarpGridTelemetry.Source.StartActivity(name, ActivityKind.Server);
-        }
-        else if (request.Headers.TryGetValue("traceparent", out var traceparent)
-            && ActivityContext.TryParse(traceparent.ToString(), request.Headers.TryGetValue("tracestate", out var state) ? state.ToString() : null, isRemote: true, out var parent))
-        {
-            activity = WarpGridTelemetry.Source.StartActivity(name, ActivityKind.Server, parent);
-        }
-        else
-        {
-            // A new trace; ignore an unrecorded ambient activity so the root is ours.
-            activity = WarpGridTelemetry.Source.StartActivity(name, ActivityKind.Server, default(ActivityContext));
-        }
-
+        var activity = _sampler.StartServerSpan(name, traceparent, tracestate);
         if (activity is { IsAllDataRequested: true })
         {
             activity.SetTag("http.request.method", request.Method);
@@ -105,5 +87,5 @@ public sealed partial class WagiIngress
     /// True when the guest gets the span of its own invocation as <c>HTTP_TRACEPARENT</c> instead of the client's
     /// header: the request is traced and sampled (an unsampled request gets no guest span, see <see cref="WarpGridTelemetry.StartGuest(string, string, string, bool)"/>).
     /// </summary>
-    private static bool TraceparentReplaced() => Activity.Current is { Recorded: true } && WarpGridTelemetry.Source.HasListeners();
+    private static bool TraceparentReplaced() => WarpGridTelemetry.IsRecordedSpan(Activity.Current);
 }

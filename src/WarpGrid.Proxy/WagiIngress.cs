@@ -33,7 +33,13 @@ public sealed partial class WagiIngress
     private readonly ILogger _logger;
     private RouteTable _table = RouteTable.Empty;
 
-    public WagiIngress(DeploymentRegistry registry, WasmNodeRuntime runtime, ILogger<WagiIngress> logger, WarpGridMetrics? metrics = null)
+    /// <summary>Creates the ingress of a node.</summary>
+    /// <param name="registry">The deployments this node serves.</param>
+    /// <param name="runtime">The node's runtime.</param>
+    /// <param name="logger">The ingress's logger.</param>
+    /// <param name="metrics">Request metrics, or null for none.</param>
+    /// <param name="sampler">Head sampling of server spans; null records every new trace (<see cref="RequestSampler.AlwaysOn"/>).</param>
+    public WagiIngress(DeploymentRegistry registry, WasmNodeRuntime runtime, ILogger<WagiIngress> logger, WarpGridMetrics? metrics = null, RequestSampler? sampler = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(runtime);
@@ -41,6 +47,7 @@ public sealed partial class WagiIngress
         _runtime = runtime;
         _logger = logger;
         _metrics = metrics;
+        _sampler = sampler ?? RequestSampler.AlwaysOn;
     }
 
     /// <summary>The current route table (rebuilt lazily when deployments change).</summary>

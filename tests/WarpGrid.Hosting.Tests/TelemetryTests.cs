@@ -30,15 +30,7 @@ public sealed class TelemetryTests : IDisposable
     public async Task A_request_with_a_traceparent_yields_spans_under_that_parent_and_the_guest_sees_its_own_span()
     {
         var spans = new List<Activity>();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseTestServer();
-        builder.Configuration["WarpGrid:Telemetry:Tracing"] = "true";
-        builder.Services.AddWarpGridNode(o => o.DataDirectory = _data);
-        builder.Services.AddOpenTelemetry().WithTracing(t => t.AddInMemoryExporter(spans));
-        await using var app = builder.Build();
-        app.UseWarpGridIngress();
-        app.MapWarpGridApi();
-        await app.StartAsync();
+        await using var app = await StartNodeAsync(spans, samplingRatio: "0.1");
         var client = app.GetTestClient();
         await DeployTestbedAsync(client);
 
@@ -48,34 +40,12 @@ public sealed class TelemetryTests : IDisposable
         var env = await response.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
-        async Task<Activity> Find(Func<Activity, bool> predicate, string what)
-        {
-            var clock = Stopwatch.StartNew();
-            while (clock.Elapsed < TimeSpan.FromSeconds(30))
-            {
-                lock (spans)
-                {
-                    if (spans.FirstOrDefault(predicate) is { } found)
-                    {
-                        return found;
-                    }
-                }
-
-                await Task.Delay(20);
-            }
-
-            lock (spans)
-            {
-                throw new Xunit.Sdk.XunitException($"no {what} span; exported: {string.Join(", ", spans.Select(s => s.DisplayName + " " + s.TraceId + "/" + s.ParentSpanId))}");
-            }
-        }
-
-        var server = await Find(s => s.Kind == ActivityKind.Server && s.Source.Name == WarpGridTelemetry.SourceName && s.TraceId.ToHexString() == TraceId, "server");
+        var server = await FindAsync(spans, s => s.Kind == ActivityKind.Server && s.Source.Name == WarpGridTelemetry.SourceName && s.TraceId.ToHexString() == TraceId, "server");
         Assert.Equal(ClientSpanId, server.ParentSpanId.ToHexString());
         Assert.Equal("tb", server.GetTagItem(WarpGridTelemetry.DeploymentTag));
         Assert.Equal(200, server.GetTagItem("http.response.status_code"));
 
-        var guest = await Find(s => s.DisplayName == "guest tb" && s.TraceId.ToHexString() == TraceId, "guest");
+        var guest = await FindAsync(spans, s => s.DisplayName == "guest tb" && s.TraceId.ToHexString() == TraceId, "guest");
         Assert.Equal(server.SpanId, guest.ParentSpanId);
         Assert.StartsWith("tb-", (string)guest.GetTagItem(WarpGridTelemetry.InstanceTag)!, StringComparison.Ordinal);
 
@@ -102,6 +72,82 @@ public sealed class TelemetryTests : IDisposable
         await app.StopAsync();
     }
 
+    [Fact]
+    public async Task A_request_without_traceparent_starts_a_new_trace_whose_root_is_the_server_span()
+    {
+        var spans = new List<Activity>();
+        await using var app = await StartNodeAsync(spans, samplingRatio: "1");
+        var client = app.GetTestClient();
+        await DeployTestbedAsync(client);
+
+        var env = await client.GetStringAsync("/tb/env");
+
+        // ASP.NET Core's own activity (unexported, created because logging is on) is current here: the server span
+        // must be a root of its own trace, not a child of that invisible span.
+        var server = await FindAsync(spans, s => s.Kind == ActivityKind.Server && s.Source.Name == WarpGridTelemetry.SourceName, "server");
+        Assert.Equal(default, server.ParentSpanId);
+        Assert.True(server.Recorded);
+        var guest = await FindAsync(spans, s => s.DisplayName == "guest tb" && s.TraceId == server.TraceId, "guest");
+        Assert.Equal(server.SpanId, guest.ParentSpanId);
+        Assert.Contains($"HTTP_TRACEPARENT=00-{server.TraceId.ToHexString()}-{guest.SpanId.ToHexString()}-01\n", env, StringComparison.Ordinal);
+        await app.StopAsync();
+    }
+
+    [Fact]
+    public async Task An_unsampled_request_creates_no_activity_and_passes_the_client_trace_context_to_the_guest()
+    {
+        const string UnsampledTraceId = "5bf92f3577b34da6a3ce929d0e0e4737";
+        var spans = new List<Activity>();
+        var created = 0;
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == WarpGridTelemetry.SourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.None, // leaves the node's decision alone
+            ActivityStarted = a =>
+            {
+                if (a.DisplayName is "GET /tb" or "guest tb")
+                {
+                    Interlocked.Increment(ref created);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var app = await StartNodeAsync(spans, samplingRatio: "0");
+        var client = app.GetTestClient();
+        await DeployTestbedAsync(client);
+
+        // The client's flags say "not sampled": the guest sees the client's own traceparent and tracestate, unchanged.
+        var clientTraceparent = $"00-{UnsampledTraceId}-{ClientSpanId}-00";
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/tb/env");
+        request.Headers.TryAddWithoutValidation("traceparent", clientTraceparent);
+        request.Headers.TryAddWithoutValidation("tracestate", "vendor=value");
+        using var response = await client.SendAsync(request);
+        var env = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains($"HTTP_TRACEPARENT={clientTraceparent}\n", env, StringComparison.Ordinal);
+        Assert.Contains("HTTP_TRACESTATE=vendor=value\n", env, StringComparison.Ordinal);
+
+        // A new trace at SamplingRatio=0 is not sampled either, and the guest gets no traceparent.
+        var plain = await client.GetStringAsync("/tb/env");
+        Assert.DoesNotContain("HTTP_TRACEPARENT=", plain, StringComparison.Ordinal);
+        Assert.Equal(0, Volatile.Read(ref created));
+
+        // A client that samples still gets its spans at ratio 0 (parent-based), and the listener sees them.
+        using var sampledRequest = new HttpRequestMessage(HttpMethod.Get, "/tb/env");
+        sampledRequest.Headers.TryAddWithoutValidation("traceparent", $"00-{TraceId}-{ClientSpanId}-01");
+        using var sampled = await client.SendAsync(sampledRequest);
+        Assert.Equal(HttpStatusCode.OK, sampled.StatusCode);
+        var server = await FindAsync(spans, s => s.Kind == ActivityKind.Server && s.TraceId.ToHexString() == TraceId, "server");
+        Assert.Equal(ClientSpanId, server.ParentSpanId.ToHexString());
+        Assert.Equal(2, Volatile.Read(ref created));
+        lock (spans)
+        {
+            Assert.DoesNotContain(spans, s => s.TraceId.ToHexString() == UnsampledTraceId);
+        }
+
+        await app.StopAsync();
+    }
+
     [Theory]
     [InlineData(-0.1)]
     [InlineData(1.5)]
@@ -113,6 +159,43 @@ public sealed class TelemetryTests : IDisposable
         Assert.Contains("WarpGrid:Telemetry:SamplingRatio", result.FailureMessage, StringComparison.Ordinal);
         Assert.True(new WarpGridTelemetryOptionsValidator().Validate(null, new WarpGridTelemetryOptions { SamplingRatio = 1 }).Succeeded);
         Assert.Equal(0.1, new WarpGridTelemetryOptions().SamplingRatio);
+    }
+
+    private async Task<WebApplication> StartNodeAsync(List<Activity> spans, string samplingRatio)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseTestServer();
+        builder.Configuration["WarpGrid:Telemetry:Tracing"] = "true";
+        builder.Configuration["WarpGrid:Telemetry:SamplingRatio"] = samplingRatio;
+        builder.Services.AddWarpGridNode(o => o.DataDirectory = _data);
+        builder.Services.AddOpenTelemetry().WithTracing(t => t.AddInMemoryExporter(spans));
+        var app = builder.Build();
+        app.UseWarpGridIngress();
+        app.MapWarpGridApi();
+        await app.StartAsync();
+        return app;
+    }
+
+    private static async Task<Activity> FindAsync(List<Activity> spans, Func<Activity, bool> predicate, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            lock (spans)
+            {
+                if (spans.FirstOrDefault(predicate) is { } found)
+                {
+                    return found;
+                }
+            }
+
+            await Task.Delay(20);
+        }
+
+        lock (spans)
+        {
+            throw new Xunit.Sdk.XunitException($"no {what} span; exported: {string.Join(", ", spans.Select(s => s.DisplayName + " " + s.TraceId + "/" + s.ParentSpanId))}");
+        }
     }
 
     private static async Task DeployTestbedAsync(HttpClient client)

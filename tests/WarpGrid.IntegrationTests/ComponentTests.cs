@@ -424,6 +424,36 @@ public sealed class ComponentTests(ComponentFixture fixture) : IClassFixture<Com
     }
 
     [Fact]
+    public async Task Unsampled_client_trace_context_reaches_the_component_and_its_outbound_calls_unchanged()
+    {
+        // Tracing is on, but the client's flags say "not sampled": no span is recorded, and the trace goes on as the
+        // client's (same trace id and parent, flags 00) into the guest and out of it.
+        var clientTraceparent = $"00-{TraceId}-{ClientSpanId}-00";
+        using (var request = new HttpRequestMessage(HttpMethod.Get, "echo-js/headers"))
+        {
+            request.Headers.TryAddWithoutValidation("traceparent", clientTraceparent);
+            using var response = await Warpd.Ingress.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+            Assert.Equal(clientTraceparent, (string)JsonNode.Parse(body)!["headers"]!["traceparent"]!);
+        }
+
+        using (var request = new HttpRequestMessage(HttpMethod.Get, $"echo-js/fetch?url={Uri.EscapeDataString($"http://127.0.0.1:{fixture.Allowed.Port}/unsampled")}"))
+        {
+            request.Headers.TryAddWithoutValidation("traceparent", clientTraceparent);
+            using var response = await Warpd.Ingress.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, body + "\n" + Warpd.Tail());
+        }
+
+        var head = fixture.Allowed.LastRequestHead;
+        Assert.NotNull(head);
+        Assert.Contains("/unsampled", head, StringComparison.Ordinal);
+        var traceparent = head!.Split("\r\n").Select(l => l.Split(':', 2)).Single(p => p[0].Trim().Equals("traceparent", StringComparison.OrdinalIgnoreCase))[1].Trim();
+        Assert.Equal(clientTraceparent, traceparent);
+    }
+
+    [Fact]
     public async Task Component_gets_its_span_as_traceparent_propagates_the_trace_on_outbound_calls_and_logs_with_the_trace_id()
     {
         var clientTraceparent = $"00-{TraceId}-{ClientSpanId}-01";

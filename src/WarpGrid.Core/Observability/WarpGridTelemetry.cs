@@ -41,7 +41,7 @@ public static class WarpGridTelemetry
     /// </summary>
     public static Activity? StartGuest(string spanName, string deployment, string instance, bool coldStart)
     {
-        if (!Source.HasListeners() || Activity.Current is not { Recorded: true })
+        if (!IsRecordedSpan(Activity.Current))
         {
             return null;
         }
@@ -55,6 +55,37 @@ public static class WarpGridTelemetry
         }
 
         return activity;
+    }
+
+    /// <summary>
+    /// True when <paramref name="activity"/> is a recorded (sampled) span of <see cref="Source"/>, e.g. the ingress's
+    /// server span of a sampled request. Another component's activity (ASP.NET Core's unexported one carries the
+    /// client's sampled flag) is not: WarpGrid nests its spans and replaces the guest's <c>traceparent</c> only
+    /// under its own recorded spans.
+    /// </summary>
+    public static bool IsRecordedSpan(Activity? activity) => activity is { Recorded: true } && ReferenceEquals(activity.Source, Source);
+
+    /// <summary>
+    /// The client's valid W3C <c>traceparent</c> and its <c>tracestate</c> among request headers, or nulls: what an
+    /// unsampled request passes on unchanged.
+    /// </summary>
+    public static (string? TraceParent, string? TraceState) ClientTraceContext(IEnumerable<KeyValuePair<string, string>> headers)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        string? traceparent = null, tracestate = null;
+        foreach (var (name, value) in headers)
+        {
+            if (name.Equals("traceparent", StringComparison.OrdinalIgnoreCase))
+            {
+                traceparent = value;
+            }
+            else if (name.Equals("tracestate", StringComparison.OrdinalIgnoreCase))
+            {
+                tracestate = value;
+            }
+        }
+
+        return traceparent is not null && ActivityContext.TryParse(traceparent, tracestate, out _) ? (traceparent, tracestate) : (null, null);
     }
 
     /// <summary>The guest span name of a deployment: <c>guest &lt;deployment&gt;</c>.</summary>

@@ -188,6 +188,11 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
                 http.TraceParent = span.Id;
                 http.TraceState = span.TraceStateString;
             }
+            else if (Observability.WarpGridTelemetry.Source.HasListeners())
+            {
+                // Traced but not sampled: the outbound calls carry the client's trace context unchanged (flags 00).
+                (http.TraceParent, http.TraceState) = Observability.WarpGridTelemetry.ClientTraceContext(exchange.RequestHeaders);
+            }
 
             fault = sandbox.Handle(http, _handleIndex, _deadlineTicks, Settings);
         }
