@@ -24,7 +24,7 @@ namespace WarpGrid.Benchmarks;
 /// an instance from the in-memory compiled module and serves the held request (cold start + request).</item>
 /// <item><c>Telemetry = Off</c>: nothing listens (tracing off, metrics not collected). <c>Sampled</c>: what a node
 /// with the defaults and tracing on runs: the OpenTelemetry SDK's meter provider aggregates the <c>WarpGrid</c>
-/// meter (a reader with a discarding exporter stands in for the Prometheus scrape), a tracer provider (no exporter)
+/// meter (a reader with a discarding exporter stands in for the Prometheus scrape; <c>Metrics</c> is that alone), a tracer provider (no exporter)
 /// listens to the <c>WarpGrid</c> source, and the ingress's <see cref="RequestSampler"/> samples 10 % of new traces
 /// (requests carry no client traceparent). <c>All</c>: the same with every request sampled (server span, guest span,
 /// the guest's own <c>HTTP_TRACEPARENT</c>).</item>
@@ -50,6 +50,9 @@ public class ObservabilityBenchmark
         /// <summary>Nothing listens.</summary>
         Off,
 
+        /// <summary>Metrics collected, no tracing.</summary>
+        Metrics,
+
         /// <summary>Metrics collected, and tracing with the default sampler (10 % of new traces).</summary>
         Sampled,
 
@@ -58,7 +61,7 @@ public class ObservabilityBenchmark
     }
 
     /// <summary>Which telemetry listens.</summary>
-    [Params(TelemetryMode.Off, TelemetryMode.Sampled, TelemetryMode.All)]
+    [Params(TelemetryMode.Off, TelemetryMode.Metrics, TelemetryMode.Sampled, TelemetryMode.All)]
     public TelemetryMode Telemetry { get; set; }
 
     [GlobalSetup]
@@ -81,13 +84,17 @@ public class ObservabilityBenchmark
         request.Path = "/hello";
         request.Headers.UserAgent = "wrk";
         _context.Response.Body = Stream.Null;
-        if (Telemetry != TelemetryMode.Off)
+        if (Telemetry is TelemetryMode.Sampled or TelemetryMode.All)
         {
             // As the node configures it: parent-based, and a root the ingress sampled is recorded without a second draw.
             _tracer = Sdk.CreateTracerProviderBuilder()
                 .AddSource(WarpGridTelemetry.SourceName)
                 .SetSampler(new ParentBasedSampler(new AlwaysOnSampler()))
                 .Build();
+        }
+
+        if (Telemetry != TelemetryMode.Off)
+        {
             _meters = Sdk.CreateMeterProviderBuilder()
                 .AddMeter(WarpGridTelemetry.MeterName)
                 .AddReader(new BaseExportingMetricReader(new DiscardingExporter()))
