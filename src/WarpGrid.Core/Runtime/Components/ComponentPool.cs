@@ -36,6 +36,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
     private readonly ulong _deadlineTicks;
     private readonly OutboundHttpPolicy _outbound;
     private readonly HttpMessageInvoker? _client;
+    private readonly ComponentLogRecords? _records;
     private int _nextId;
     private int _readyOrPending;
     private int _recycling;
@@ -61,6 +62,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
         _slots = new SemaphoreSlim(settings.MaxInstances, settings.MaxInstances);
         _deadlineTicks = runtime.Engine.TicksFor(settings.RequestTimeout);
         _linker = NativeComponentLinker.ForHttp(runtime.Engine.Engine, component);
+        _records = settings.Logging ? new ComponentLogRecords(GuestRecord, runtime.Options.MaxStderrBytesPerRequest) : null;
         _handleIndex = ExportIndex(component, handlerExport, "handle");
     }
 
@@ -308,7 +310,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
         try
         {
             var id = Settings.Deployment + "-c" + Interlocked.Increment(ref _nextId).ToString("x4", System.Globalization.CultureInfo.InvariantCulture);
-            return new ComponentSandbox(id, _runtime, _linker, Component, Settings, _deadlineTicks, GuestLine, Settings.Logging ? GuestRecord : null, _runtime.Budget);
+            return new ComponentSandbox(id, _runtime, _linker, Component, Settings, _deadlineTicks, GuestLine, _records, _runtime.Budget);
         }
         catch
         {
@@ -420,7 +422,7 @@ internal sealed unsafe class ComponentSandbox : IDisposable
     private readonly long _memoryLimit;
     private int _disposed;
 
-    public ComponentSandbox(string id, WasmNodeRuntime runtime, NativeComponentLinker linker, CompiledComponent component, PoolSettings settings, ulong deadlineTicks, Action<string, bool, byte[]> log, Action<string, GuestLogLevel, string?, string>? records, NodeInstanceBudget budget)
+    public ComponentSandbox(string id, WasmNodeRuntime runtime, NativeComponentLinker linker, CompiledComponent component, PoolSettings settings, ulong deadlineTicks, Action<string, bool, byte[]> log, ComponentLogRecords? records, NodeInstanceBudget budget)
     {
         Id = id;
         _budget = budget;
@@ -437,10 +439,8 @@ internal sealed unsafe class ComponentSandbox : IDisposable
             _state.Log = sink;
             _state.Stdout = new LogOutputStream(sink, false, runtime.Options.MaxStderrBytesPerRequest);
             _state.Stderr = new LogOutputStream(sink, true, runtime.Options.MaxStderrBytesPerRequest);
-            if (records is not null)
-            {
-                _state.Records = new ComponentLogRecords((level, context, message) => records(id, level, context, message), runtime.Options.MaxStderrBytesPerRequest);
-            }
+            _state.Records = records;
+            _state.Instance = id;
 
             _state.Attach(context);
             _instance = linker.Instantiate(context, component);

@@ -437,8 +437,14 @@ internal sealed class ComponentStoreState
 
     public ComponentLogSink? Log { get; set; }
 
-    /// <summary>Where <c>wasi:logging</c> records go; null when <c>[capabilities] logging</c> is not granted.</summary>
+    /// <summary>Where <c>wasi:logging</c> records go (shared by the pool); null when <c>[capabilities] logging</c> is not granted.</summary>
     public ComponentLogRecords? Records { get; set; }
+
+    /// <summary>The instance id records are attributed to.</summary>
+    public string? Instance { get; set; }
+
+    /// <summary>Bytes this instance (its one request) logged through <c>wasi:logging</c> so far.</summary>
+    public long LoggedBytes { get; set; }
 
     public IReadOnlyList<KeyValuePair<string, string>> Environment { get; set; } = [];
 

@@ -4,23 +4,18 @@ using WarpGrid.Core.Runtime.Wasi;
 
 namespace WarpGrid.Core.Runtime.Components;
 
-/// <summary>Receives one record a component logged through <c>wasi:logging/logging</c>.</summary>
-internal delegate void ComponentRecordSink(GuestLogLevel level, string? context, string message);
+/// <summary>Receives one record an instance of a component logged through <c>wasi:logging/logging</c>.</summary>
+internal delegate void ComponentRecordSink(string instance, GuestLogLevel level, string? context, string message);
 
 /// <summary>
-/// The per-instance side of the component log import: where records go and how many bytes one instance (one request:
-/// a component instance serves exactly one) may still log, the same budget a WAGI request has
-/// (<c>WarpGrid:Runtime:MaxStderrBytesPerRequest</c>, contexts cut at 256 bytes, messages at
-/// <see cref="GuestLogging.MaxRecordBytes"/>).
+/// Where a pool's component log records go, shared by its instances (nothing is allocated per instance), and the
+/// budget of one instance (one request: a component instance serves exactly one), the same a WAGI request has
+/// (<c>WarpGrid:Runtime:MaxStderrBytesPerRequest</c>; contexts cut at 256 characters, messages at
+/// <see cref="GuestLogging.MaxRecordBytes"/>). Records past the budget are dropped.
 /// </summary>
 internal sealed class ComponentLogRecords(ComponentRecordSink sink, long maxBytes)
 {
-    private long _bytes;
-
-    /// <summary>Records dropped because the budget ran out.</summary>
-    public int Dropped { get; private set; }
-
-    public void Write(GuestLogLevel level, string context, string message)
+    public void Write(ComponentStoreState state, GuestLogLevel level, string context, string message)
     {
         if (context.Length > 256)
         {
@@ -33,14 +28,13 @@ internal sealed class ComponentLogRecords(ComponentRecordSink sink, long maxByte
         }
 
         var size = Encoding.UTF8.GetByteCount(context) + Encoding.UTF8.GetByteCount(message);
-        if (_bytes + size > maxBytes)
+        if (state.LoggedBytes + size > maxBytes)
         {
-            Dropped++;
             return;
         }
 
-        _bytes += size;
-        sink(level, context.Length == 0 ? null : context, message);
+        state.LoggedBytes += size;
+        sink(state.Instance ?? string.Empty, level, context.Length == 0 ? null : context, message);
     }
 }
 
@@ -75,6 +69,6 @@ internal static class WasiLogging
             "critical" => GuestLogLevel.Critical,
             _ => throw new HostTrapException($"wasi:logging/logging.log: unknown level '{name}'"),
         };
-        records.Write(level, c.String(1), c.String(2));
+        records.Write(c.State, level, c.String(1), c.String(2));
     }
 }
