@@ -45,8 +45,7 @@ public sealed class ComponentOperationsTests(ComponentOperationsFixture fixture)
             Assert.Equal("logged\n", await response.Content.ReadAsStringAsync());
         }
 
-        var ndjson = await Warpd.Api.GetStringAsync("v1/deployments/c-log/logs?tail=20");
-        var records = ndjson.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).Where(r => (string?)r["stream"] == "log").ToList();
+        var records = (await Warpd.LogRecordsAsync("c-log", 20)).Where(r => (string?)r["stream"] == "log").ToList();
         Assert.Equal(["hello from wasi:logging /c-log/log", "a warning without context"], records.Select(r => (string)r["message"]!));
         Assert.Equal(["info", "warn"], records.Select(r => (string)r["level"]!));
         Assert.Equal("http-c", (string?)records[0]["context"]);

@@ -494,8 +494,7 @@ public sealed class ComponentTests(ComponentFixture fixture) : IClassFixture<Com
             Assert.NotEqual(HttpStatusCode.OK, response.StatusCode);
         }
 
-        var ndjson = await Warpd.Api.GetStringAsync("v1/deployments/echo-js/logs?tail=50");
-        var denial = ndjson.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject())
+        var denial = (await Warpd.LogRecordsAsync("echo-js", 50))
             .Single(r => ((string)r["message"]!).Contains("outbound request to localhost:9 denied", StringComparison.Ordinal));
         Assert.Equal("stderr", (string?)denial["stream"]);
         Assert.StartsWith("echo-js-c", (string)denial["instance"]!, StringComparison.Ordinal);

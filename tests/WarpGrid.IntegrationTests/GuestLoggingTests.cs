@@ -32,8 +32,7 @@ public sealed class GuestLoggingTests
             Assert.Equal("logged", await response.Content.ReadAsStringAsync());
         }
 
-        var ndjson = await warpd.Api.GetStringAsync("v1/deployments/lg/logs?tail=10");
-        var records = ndjson.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).Where(r => (string?)r["stream"] == "log").ToList();
+        var records = (await warpd.LogRecordsAsync("lg", 10)).Where(r => (string?)r["stream"] == "log").ToList();
         Assert.Equal(2, records.Count);
         Assert.Equal(["hello from wasi:logging", "payment provider slow"], records.Select(r => (string)r["message"]!));
         Assert.Equal(["info", "warn"], records.Select(r => (string)r["level"]!));

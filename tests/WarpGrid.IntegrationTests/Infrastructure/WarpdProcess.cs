@@ -212,6 +212,13 @@ internal sealed partial class WarpdProcess : IAsyncDisposable
         throw new TimeoutException($"warpd did not answer GET /v1/health with 200 within {StartTimeout.TotalSeconds:0} s" + Environment.NewLine + Tail());
     }
 
+    /// <summary>The last <paramref name="tail"/> records of a deployment's logs API (NDJSON), parsed.</summary>
+    public async Task<List<System.Text.Json.Nodes.JsonObject>> LogRecordsAsync(string deployment, int tail)
+    {
+        string ndjson = await Api.GetStringAsync($"v1/deployments/{deployment}/logs?tail={tail}").ConfigureAwait(false);
+        return ndjson.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!.AsObject()).ToList();
+    }
+
     /// <summary>Waits until a captured line satisfies <paramref name="predicate"/>; returns it.</summary>
     public async Task<string> WaitForLineAsync(Func<string, bool> predicate, string what, TimeSpan? timeout = null)
     {
