@@ -35,27 +35,44 @@ public sealed partial class DeploymentSupervisor
             Restart(deployment, state, pool, now, $"{streak} requests in a row failed, the last with {pool.LastFault}");
         }
 
-        HealthSection health;
         lock (state)
         {
-            if (state.Health is not { } configured || now < state.NextProbeAt)
+            if (state.Health is not { } health || now < state.NextProbeAt)
             {
                 return;
             }
 
-            health = configured;
+            // A probe runs a guest for up to its timeout: it runs off the tick, so a slow guest delays no other
+            // deployment's probes or scaling. At most one per deployment is in flight; one still running when the
+            // next is due makes that round skipped.
             state.NextProbeAt = now + health.Interval;
-            state.RevisionTracker ??= new ProbeTracker();
-        }
+            if (state.ComponentProbe is { IsCompleted: false })
+            {
+                return;
+            }
 
-        ProbeComponents(deployment, state, pool, health, now);
+            state.RevisionTracker ??= new ProbeTracker();
+            state.ComponentProbe = Task.Run(() => ProbeComponentsInBackground(deployment, state, pool, health));
+        }
     }
 
-    private void ProbeComponents(ActiveDeployment deployment, Supervised state, ComponentHttpPool pool, HealthSection health, DateTimeOffset now)
+    private void ProbeComponentsInBackground(ActiveDeployment deployment, Supervised state, ComponentHttpPool pool, HealthSection health)
+    {
+        try
+        {
+            ProbeComponents(deployment, state, pool, health);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Log.ProbeFailed(_logger, deployment.Name, ex);
+        }
+    }
+
+    private void ProbeComponents(ActiveDeployment deployment, Supervised state, ComponentHttpPool pool, HealthSection health)
     {
         var tracker = state.RevisionTracker!;
         var prefix = RoutePrefix(deployment);
-        var liveness = pool.Probe(prefix + health.Endpoint);
+        var liveness = pool.Probe(prefix + health.Endpoint, health.Timeout);
         if (liveness is null)
         {
             return; // every slot busy, or no instance may be created now: probed next round
@@ -69,7 +86,7 @@ public sealed partial class DeploymentSupervisor
             verdict = separateReadiness ? tracker.RecordLiveness(health, passed) : tracker.Record(health, passed);
         }
 
-        if (separateReadiness && tracker.LivenessFailures == 0 && pool.Probe(prefix + health.ReadinessEndpoint) is { } readiness)
+        if (separateReadiness && tracker.LivenessFailures == 0 && pool.Probe(prefix + health.ReadinessEndpoint, health.Timeout) is { } readiness)
         {
             var ready = Passed(readiness, health, health.ReadinessEndpoint!, out var why);
             failure ??= why;
@@ -92,7 +109,7 @@ public sealed partial class DeploymentSupervisor
             }
 
             pool.SetRouting($"restarted after failing its liveness probe: {failure}; back once a probe passes");
-            Restart(deployment, state, pool, now, $"the deployment failed its liveness probe {health.UnhealthyThreshold} times in a row: {failure}");
+            Restart(deployment, state, pool, Time.GetUtcNow(), $"the deployment failed its liveness probe {health.UnhealthyThreshold} times in a row: {failure}");
             return;
         }
 
@@ -123,6 +140,12 @@ public sealed partial class DeploymentSupervisor
 
     private static bool Passed(ComponentProbeResult result, HealthSection health, string path, out string? failure)
     {
+        if (result.Fault is { Outcome: InvocationOutcome.Timeout } timeout)
+        {
+            failure = $"{path} did not answer within the probe timeout of {health.Timeout.TotalMilliseconds:0} ms ({timeout.Code}: the guest was interrupted)";
+            return false;
+        }
+
         if (result.Fault is { } fault)
         {
             failure = $"{fault.Code}: {fault.Message}";
@@ -151,8 +174,18 @@ public sealed partial class DeploymentSupervisor
         return true;
     }
 
+    /// <summary>
+    /// Completes when every component probe in flight has finished and its verdict is applied (tests and shutdown:
+    /// <see cref="TickAsync"/> starts probes and returns without waiting for them).
+    /// </summary>
+    internal Task WhenProbesCompleteAsync() =>
+        Task.WhenAll(_states.Values.Select(s => s.ComponentProbe).OfType<Task>());
+
     private static partial class Log
     {
+        [LoggerMessage(EventId = 66, Level = LogLevel.Error, Message = "Health probe of component deployment {Deployment} failed")]
+        public static partial void ProbeFailed(ILogger logger, string deployment, Exception exception);
+
         [LoggerMessage(EventId = 65, Level = LogLevel.Warning, Message = "Recycled {Count} pre-instantiated instances of component deployment {Deployment} ({Reason}); instantiation blocked for {Delay} s")]
         public static partial void ComponentsRecycled(ILogger logger, string deployment, int count, double delay, string reason);
     }

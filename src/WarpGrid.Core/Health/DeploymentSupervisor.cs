@@ -380,7 +380,8 @@ public sealed partial class DeploymentSupervisor
         }
 
         var stats = pool.Stats;
-        mean = Math.Max(mean, stats.Busy) + stats.Waiting;
+        var busy = stats.Busy - ((pool as ComponentHttpPool)?.ProbesInFlight ?? 0); // a component probe runs off the tick: not load
+        mean = Math.Max(mean, busy) + stats.Waiting;
         var policy = state.Policy!;
         var sourceName = policy.Metric == ScalingMetric.Custom ? policy.CustomMetric! : ManifestNames.ToToml(policy.Metric);
         if (!_sources.TryGetValue(sourceName, out var source))
@@ -465,6 +466,9 @@ public sealed partial class DeploymentSupervisor
 
         /// <summary>The probe history of a component revision (probed as a whole), or null.</summary>
         public ProbeTracker? RevisionTracker { get; set; }
+
+        /// <summary>The component revision's probe last started (it runs off the tick), or null.</summary>
+        public Task? ComponentProbe { get; set; }
 
         public HealthSection? Health { get; }
 

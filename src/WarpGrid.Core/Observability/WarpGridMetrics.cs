@@ -122,10 +122,14 @@ public sealed class WarpGridMetrics : IDisposable
             {
                 if (active.Components is { } components)
                 {
+                    // A component revision is in routing or out of it as a whole (its readiness probe): out of routing,
+                    // its pre-instantiated instances get no traffic and are reported unready, as a WAGI pool's are.
                     var c = components.Stats;
+                    var outOfRouting = components.UnreadyReason is not null;
                     var name = new KeyValuePair<string, object?>(WarpGridTelemetry.DeploymentTag, active.Name);
-                    yield return new Measurement<long>(c.Idle, name, new KeyValuePair<string, object?>("warpgrid.instance.state", "idle"));
+                    yield return new Measurement<long>(outOfRouting ? 0 : c.Idle, name, new KeyValuePair<string, object?>("warpgrid.instance.state", "idle"));
                     yield return new Measurement<long>(c.Busy, name, new KeyValuePair<string, object?>("warpgrid.instance.state", "busy"));
+                    yield return new Measurement<long>(outOfRouting ? c.Idle : 0, name, new KeyValuePair<string, object?>("warpgrid.instance.state", "unready"));
                 }
 
                 continue;

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Text;
 using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Health;
@@ -57,12 +58,12 @@ public sealed class ComponentSupervisionTests(FakeClockRuntime fixture) : IClass
 
     private readonly WasmNodeRuntime _runtime = fixture.Runtime;
 
-    private (ComponentHttpPool Pool, DeploymentRegistry Registry) Deploy(string toml)
+    private (ComponentHttpPool Pool, DeploymentRegistry Registry) Deploy(string toml, DeploymentRegistry? registry = null)
     {
         var manifest = ManifestParser.ParseOrThrow(toml);
         var component = _runtime.Modules.GetOrCompileComponent(File.ReadAllBytes(HttpC));
         var pool = _runtime.CreateComponentPool(DeploymentManager.ToPoolSettings(manifest), component);
-        var registry = new DeploymentRegistry();
+        registry ??= new DeploymentRegistry();
         registry.Set(new ActiveDeployment(new DeploymentRecord { Name = manifest.Package.Name, Version = "0.1.0", Manifest = string.Empty, Digest = "sha256:" + new string('c', 64), Revision = 1 }, manifest, null, DeploymentState.Running, null, 1) { Components = pool });
         return (pool, registry);
     }
@@ -72,6 +73,50 @@ public sealed class ComponentSupervisionTests(FakeClockRuntime fixture) : IClass
         var exchange = new TestExchange(path);
         var result = await pool.InvokeAsync(exchange).AsTask().WaitAsync(TimeSpan.FromSeconds(60));
         return (result, exchange);
+    }
+
+    /// <summary>Reads <c>warpgrid.instances</c> of a deployment by state, as a collector does (the observable callback).</summary>
+    private static Dictionary<string, long> Instances(WarpGridMetrics metrics, string deployment)
+    {
+        var values = new Dictionary<string, long>(StringComparer.Ordinal);
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, metrics.Meter) && instrument.Name == "warpgrid.instances")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            string? name = null, state = null;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == WarpGridTelemetry.DeploymentTag)
+                {
+                    name = tag.Value as string;
+                }
+                else if (tag.Key == "warpgrid.instance.state")
+                {
+                    state = tag.Value as string;
+                }
+            }
+
+            if (name == deployment && state is not null)
+            {
+                values[state] = value;
+            }
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return values;
+    }
+
+    /// <summary>Runs one supervisor tick and waits (real time, bounded) for the component probes it started.</summary>
+    private static async Task TickAndProbeAsync(DeploymentSupervisor supervisor)
+    {
+        await supervisor.TickAsync();
+        await supervisor.WhenProbesCompleteAsync().WaitAsync(TimeSpan.FromSeconds(60));
     }
 
     /// <summary>Waits (real time) until the pool's warm instances are back: used instances are dropped and replaced on the thread pool.</summary>
@@ -166,14 +211,17 @@ public sealed class ComponentSupervisionTests(FakeClockRuntime fixture) : IClass
             unhealthy_threshold = 2
             """);
         await using var _ = pool;
+        using var metrics = new WarpGridMetrics(registry, _runtime);
         var supervisor = new DeploymentSupervisor(registry, _runtime, new SupervisorOptions { RestartBackoffInitial = TimeSpan.FromSeconds(2) });
-        await supervisor.TickAsync();
+        await TickAndProbeAsync(supervisor);
         Assert.Equal(DeploymentHealthState.Healthy, supervisor.GetHealth("cprobe")!.State);
         Assert.Equal(2, supervisor.GetHealth("cprobe")!.ReadyInstances);
+        var instances = Instances(metrics, "cprobe");
+        Assert.Equal((2, 0, 0), (instances["idle"], instances["busy"], instances["unready"]));
         var requests = pool.Stats.Requests;
 
         fixture.Time.Advance(TimeSpan.FromSeconds(1));
-        await supervisor.TickAsync(); // http-c answers 404 to /healthz: out of routing
+        await TickAndProbeAsync(supervisor); // http-c answers 404 to /healthz: out of routing
         Assert.Equal(requests, pool.Stats.Requests); // a probe is not a request
         var health = supervisor.GetHealth("cprobe")!;
         Assert.Equal(DeploymentHealthState.Degraded, health.State);
@@ -183,10 +231,14 @@ public sealed class ComponentSupervisionTests(FakeClockRuntime fixture) : IClass
         Assert.Equal(InvocationOutcome.Unavailable, refused.Fault?.Outcome);
         Assert.Contains("readiness probe failed (/healthz answered 404)", refused.Fault!.Message, StringComparison.Ordinal);
 
+        // Out of routing, the warm instances get no traffic: the metric reports them unready, not idle.
         await WaitForIdleAsync(pool, 2);
+        instances = Instances(metrics, "cprobe");
+        Assert.Equal((0, 0, 2), (instances["idle"], instances["busy"], instances["unready"]));
+
         var replaced = pool.Stats.Replaced;
         fixture.Time.Advance(TimeSpan.FromSeconds(1));
-        await supervisor.TickAsync(); // second failure = unhealthy_threshold: restarted
+        await TickAndProbeAsync(supervisor); // second failure = unhealthy_threshold: restarted
         health = supervisor.GetHealth("cprobe")!;
         Assert.Equal(1, health.Restarts);
         Assert.Contains("failed its liveness probe 2 times in a row: /healthz answered 404", health.LastError, StringComparison.Ordinal);
@@ -195,6 +247,82 @@ public sealed class ComponentSupervisionTests(FakeClockRuntime fixture) : IClass
         Assert.Contains("restarted after failing its liveness probe", pool.UnreadyReason, StringComparison.Ordinal);
         var system = _runtime.Logs.Tail("cprobe", 100).Where(r => r.Stream == GuestLogStream.System).Select(r => r.Message).ToList();
         Assert.Contains(system, m => m.StartsWith("health probe failed (1/2): /healthz answered 404; out of routing", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_slow_probe_runs_off_the_tick_delays_no_other_deployment_and_is_interrupted_at_its_own_timeout()
+    {
+        var registry = new DeploymentRegistry();
+        var (slow, _) = Deploy("""
+            [package]
+            name = "cslow"
+
+            [runtime]
+            min_instances = 1
+            max_instances = 2
+            request_timeout = "60s"
+
+            [health]
+            endpoint = "/spin"
+            interval = "3s"
+            timeout = "3s"
+            """, registry);
+        await using var _ = slow;
+        var (fast, _) = Deploy("""
+            [package]
+            name = "cfast"
+
+            [runtime]
+            min_instances = 0
+            max_instances = 4
+
+            [runtime.scaling]
+            metric = "request_concurrency"
+            target_value = 1
+            scale_up_window = "0s"
+            scale_down_window = "2s"
+
+            [health]
+            endpoint = "/hello"
+            interval = "1s"
+            timeout = "1s"
+            """, registry);
+        await using var __ = fast;
+        var supervisor = new DeploymentSupervisor(registry, _runtime, new SupervisorOptions { ScalingInterval = TimeSpan.FromSeconds(1) });
+        await supervisor.TickAsync();
+        Assert.Equal(1, fast.Stats.Idle);
+
+        // Both probes are due: cslow's guest spins (for 3 s of real time), cfast's answers at once.
+        fixture.Time.Advance(TimeSpan.FromSeconds(3));
+        var started = DateTime.UtcNow;
+        await supervisor.TickAsync();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (slow.Stats.Busy == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the slow probe did not start");
+            await Task.Delay(5);
+        }
+
+        // While the slow probe runs, cfast is probed and scaled on every tick: its autoscaler releases its warm
+        // instance after the 2 s window. Each further tick finds cslow's probe in flight and starts no second one.
+        for (var i = 0; i < 4; i++)
+        {
+            fixture.Time.Advance(TimeSpan.FromSeconds(3));
+            await supervisor.TickAsync();
+            Assert.True(slow.Stats.Busy <= 1, $"{slow.Stats.Busy} probes of cslow run at once");
+        }
+
+        Assert.Equal(0, supervisor.GetScaling("cfast")!.DesiredInstances);
+        Assert.Equal(DeploymentHealthState.Healthy, supervisor.GetHealth("cfast")!.State);
+        Assert.Equal(1, slow.Stats.Busy); // its probe is still running: no tick waited for it
+        Assert.Null(slow.UnreadyReason);
+
+        await supervisor.WhenProbesCompleteAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        var elapsed = DateTime.UtcNow - started;
+        Assert.True(elapsed < TimeSpan.FromSeconds(30), $"the probe took {elapsed}: it was not interrupted at its 3 s timeout");
+        Assert.Contains("/spin did not answer within the probe timeout of 3000 ms (timeout: the guest was interrupted)", slow.UnreadyReason, StringComparison.Ordinal);
+        var failures = _runtime.Logs.Tail("cslow", 100).Where(r => r.Stream == GuestLogStream.System && r.Message.StartsWith("health probe failed", StringComparison.Ordinal)).ToList();
+        Assert.Equal("health probe failed (1/3)", Assert.Single(failures).Message[..25]);
     }
 
     [Fact]
@@ -236,8 +364,9 @@ public sealed class ComponentSupervisionTests(FakeClockRuntime fixture) : IClass
         Assert.Equal(coldStarts + 1, pool.Stats.ColdStarts);
         Assert.Equal(0, pool.Stats.Live); // nothing kept warm after it: the target is still zero
 
+        // The request's used instance is recycled on the thread pool, whose refill may be creating one of the three.
         pool.SetWarmTarget(3);
-        Assert.Equal(3, pool.Stats.Idle);
+        await WaitForIdleAsync(pool, 3);
         Assert.Equal(4, pool.SetWarmTarget(9)); // clamped to max_instances
     }
 

@@ -13,6 +13,7 @@
 //   /trap                traps (unreachable) before any response: a deployment sent only this traps on every request
 //   /log                 logs through wasi:logging/logging (info "http-c" "hello from wasi:logging <path>", then
 //                        warn with an empty context), then answers 200 "logged\n"
+//   /spin                never answers: loops until the host interrupts it at its deadline (a slow probe)
 //   anything else        404 text/plain "http-c: unknown path <path>"
 #include <stdint.h>
 #include <stddef.h>
@@ -204,6 +205,9 @@ __attribute__((export_name("wasi:http/incoming-handler@0.2.12#handle"))) void ha
         static const char warning[] = "a warning without context";
         log_record(LEVEL_WARN, "", 0, warning, sizeof warning - 1);
         respond(outparam, 200, "logged\n", "", 0);
+    } else if (equals(name, name_len, "/spin")) {
+        for (volatile uint32_t i = 0;; i++) {
+        }
     } else {
         respond(outparam, 404, "http-c: unknown path ", path, path_len);
     }

@@ -26,6 +26,7 @@ public sealed partial class ComponentHttpPool : ISupervisedPool
     private int _warmTarget = -1;
     private long _busyTicks;
     private int _faultStreak;
+    private int _probing;
     private string? _lastFault;
 
     /// <inheritdoc />
@@ -131,17 +132,29 @@ public sealed partial class ComponentHttpPool : ISupervisedPool
     /// <summary>
     /// Sends one health probe: a real <c>wasi:http</c> <c>GET</c> of <paramref name="pathWithQuery"/> on a fresh
     /// instance, through a free slot (like a request, not counted as one). Returns null when every slot is busy or no
-    /// instance may be created now (probed next round).
+    /// instance may be created now (probed next round). Runs the guest on the calling thread: the supervisor calls it
+    /// off its tick (see <see cref="Health.DeploymentSupervisor"/>).
     /// </summary>
-    public ComponentProbeResult? Probe(string pathWithQuery)
+    /// <param name="pathWithQuery">The probe's path.</param>
+    /// <param name="timeout">
+    /// The probe's own timeout (<c>[health] timeout</c>): the guest is interrupted then (a <see cref="InvocationOutcome.Timeout"/>
+    /// fault) when it is shorter than the request timeout. Null: the request timeout.
+    /// </param>
+    public ComponentProbeResult? Probe(string pathWithQuery, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(pathWithQuery);
+        if (timeout is { } t && t <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), t, "the probe timeout must be positive");
+        }
+
         if (_closed || !_slots.Wait(0))
         {
             return null;
         }
 
         Interlocked.Increment(ref _busy);
+        Interlocked.Increment(ref _probing);
         try
         {
             if (_ready.IsEmpty && CreationBlocked)
@@ -151,15 +164,19 @@ public sealed partial class ComponentHttpPool : ISupervisedPool
 
             var started = Stopwatch.GetTimestamp();
             var exchange = new ProbeExchange(pathWithQuery);
-            var result = Run(exchange, probe: true);
+            var result = Run(exchange, probe: true, timeout);
             return new ComponentProbeResult(result.Fault, exchange.Status, result.GuestError, Stopwatch.GetElapsedTime(started));
         }
         finally
         {
+            Interlocked.Decrement(ref _probing);
             Interlocked.Decrement(ref _busy);
             _slots.Release();
         }
     }
+
+    /// <summary>Health probes running now (each holds a slot and counts as busy in <see cref="Stats"/>, but is not load).</summary>
+    public int ProbesInFlight => Volatile.Read(ref _probing);
 
     /// <summary>Why a request is refused before it runs, or null.</summary>
     private string? Refusal()

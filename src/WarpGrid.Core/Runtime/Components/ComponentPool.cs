@@ -141,7 +141,10 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
     }
 
     /// <summary>Runs one request (or, with <paramref name="probe"/>, a health probe: not counted, no fault streak) on a ready or new instance.</summary>
-    private ComponentInvocationResult Run(IComponentHttpExchange exchange, bool probe)
+    /// <param name="exchange">The request.</param>
+    /// <param name="probe">True for a health probe.</param>
+    /// <param name="timeout">The guest's deadline when shorter than the request timeout (a probe's own timeout), or null.</param>
+    private ComponentInvocationResult Run(IComponentHttpExchange exchange, bool probe, TimeSpan? timeout = null)
     {
         if (!probe)
         {
@@ -183,7 +186,8 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
         HttpCallState http;
         try
         {
-            var deadline = Stopwatch.GetTimestamp() + (long)(Settings.RequestTimeout.TotalSeconds * Stopwatch.Frequency);
+            var limit = timeout is { } shorter && shorter < Settings.RequestTimeout ? shorter : Settings.RequestTimeout;
+            var deadline = Stopwatch.GetTimestamp() + (long)(limit.TotalSeconds * Stopwatch.Frequency);
             http = new HttpCallState(exchange, _runtime.Options.MaxResponseBytes, _runtime.Options.MaxRequestBodyBytes, deadline, _outbound, _client);
             if (span is not null)
             {
@@ -196,7 +200,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
                 (http.TraceParent, http.TraceState) = Observability.WarpGridTelemetry.ClientTraceContext(exchange.RequestHeaders);
             }
 
-            fault = sandbox.Handle(http, _handleIndex, _deadlineTicks, Settings);
+            fault = sandbox.Handle(http, _handleIndex, limit == Settings.RequestTimeout ? _deadlineTicks : _runtime.Engine.TicksFor(limit), Settings);
         }
         finally
         {
