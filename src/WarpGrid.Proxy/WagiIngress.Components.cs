@@ -65,6 +65,8 @@ public sealed partial class WagiIngress
     /// <summary>The <see cref="IComponentHttpExchange"/> of an ASP.NET Core request.</summary>
     private sealed class HttpContextExchange(HttpContext context) : IComponentHttpExchange
     {
+        private bool _noBody;
+
         public string Method => context.Request.Method;
 
         public string PathWithQuery => context.Features.Get<IHttpRequestFeature>()?.RawTarget is { Length: > 0 } raw && raw[0] == '/'
@@ -100,20 +102,32 @@ public sealed partial class WagiIngress
         {
             var response = context.Response;
             response.StatusCode = status;
-            foreach (var (name, value) in headers)
+            try
             {
-                if (!HopByHop.Contains(name))
+                foreach (var (name, value) in headers)
                 {
-                    response.Headers.Append(name, value);
+                    if (!HopByHop.Contains(name))
+                    {
+                        response.Headers.Append(name, value);
+                    }
                 }
             }
+            catch (InvalidOperationException)
+            {
+                // Kestrel refused a header (e.g. a content-length that is not a number): leave nothing of the guest's
+                // head behind for the problem response.
+                response.Clear();
+                throw;
+            }
 
+            _noBody = HttpMethods.IsHead(context.Request.Method) || status is 204 or 205 or 304;
             ResponseStarted = true;
         }
 
+        /// <summary>HEAD, 204, 205 and 304 responses have no body: what the guest writes is dropped (Kestrel refuses it).</summary>
         public void WriteResponseBody(ReadOnlySpan<byte> bytes)
         {
-            if (!HttpMethods.IsHead(context.Request.Method))
+            if (!_noBody)
             {
                 context.Response.Body.Write(bytes);
             }

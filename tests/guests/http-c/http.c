@@ -14,6 +14,15 @@
 //   /log                 logs through wasi:logging/logging (info "http-c" "hello from wasi:logging <path>", then
 //                        warn with an empty context), then answers 200 "logged\n"
 //   /spin                never answers: loops until the host interrupts it at its deadline (a slow probe)
+//   /header-checks       exercises wasi:http/types fields (header-error cases, forbidden names, immutability, order and
+//                        case of entries, from-list, clone), the status-code check and the outgoing-request setters;
+//                        answers 200 with one line per check, "<check> <outcome>" (send it an "x-client: hello" header)
+//   /status-<n>          answers status <n> (decimal) with body "status <n>\n"; "refused\n" with 200 when
+//                        set-status-code refuses it
+//   /obs-text            answers 200 with the header "x-latin1: caf\xe9" (an obs-text byte, valid in a field value)
+//   /bad-content-length  builds a response with "content-length: abc" (valid field syntax, not a length); when
+//                        outgoing-response.body refuses it, answers 200 "outgoing-response.body refused\n" instead
+//   /fields-too-large    appends 1 KiB values to one fields until the host refuses (a trap past its 128 KiB limit)
 //   anything else        404 text/plain "http-c: unknown path <path>"
 #include <stdint.h>
 #include <stddef.h>
@@ -24,6 +33,23 @@
 
 IMPORT(HTTP, "[constructor]fields") int32_t fields_new(void);
 IMPORT(HTTP, "[method]fields.append") void fields_append(int32_t self, const char *name, size_t name_len, const char *value, size_t value_len, void *ret);
+IMPORT(HTTP, "[static]fields.from-list") void fields_from_list(const void *entries, size_t count, void *ret);
+IMPORT(HTTP, "[method]fields.get") void fields_get(int32_t self, const char *name, size_t name_len, void *ret);
+IMPORT(HTTP, "[method]fields.has") int32_t fields_has(int32_t self, const char *name, size_t name_len);
+IMPORT(HTTP, "[method]fields.set") void fields_set(int32_t self, const char *name, size_t name_len, const void *values, size_t count, void *ret);
+IMPORT(HTTP, "[method]fields.delete") void fields_delete(int32_t self, const char *name, size_t name_len, void *ret);
+IMPORT(HTTP, "[method]fields.entries") void fields_entries(int32_t self, void *ret);
+IMPORT(HTTP, "[method]fields.clone") int32_t fields_clone(int32_t self);
+IMPORT(HTTP, "[method]incoming-request.headers") int32_t request_headers(int32_t self);
+IMPORT(HTTP, "[method]outgoing-response.headers") int32_t response_headers(int32_t self);
+IMPORT(HTTP, "[method]outgoing-response.status-code") int32_t response_status(int32_t self);
+IMPORT(HTTP, "[constructor]outgoing-request") int32_t outgoing_request_new(int32_t headers);
+IMPORT(HTTP, "[method]outgoing-request.headers") int32_t outgoing_request_headers(int32_t self);
+// method and scheme are variants whose one payload is other(string): case, pointer, length; option adds a flag first.
+IMPORT(HTTP, "[method]outgoing-request.set-method") int32_t outgoing_request_set_method(int32_t self, int32_t method, const char *other, size_t other_len);
+IMPORT(HTTP, "[method]outgoing-request.set-path-with-query") int32_t outgoing_request_set_path(int32_t self, int32_t is_some, const char *path, size_t path_len);
+IMPORT(HTTP, "[method]outgoing-request.set-scheme") int32_t outgoing_request_set_scheme(int32_t self, int32_t is_some, int32_t scheme, const char *other, size_t other_len);
+IMPORT(HTTP, "[method]outgoing-request.set-authority") int32_t outgoing_request_set_authority(int32_t self, int32_t is_some, const char *authority, size_t authority_len);
 IMPORT(HTTP, "[method]incoming-request.path-with-query") void request_path_with_query(int32_t self, void *ret);
 IMPORT(HTTP, "[constructor]outgoing-response") int32_t response_new(int32_t headers);
 IMPORT(HTTP, "[method]outgoing-response.set-status-code") int32_t response_set_status(int32_t self, int32_t status);
@@ -40,6 +66,26 @@ IMPORT("wasi:random/random@0.2.12", "get-random-bytes") void random_bytes(int64_
 IMPORT("wasi:logging/logging@0.1.0-draft", "log") void log_record(int32_t level, const char *context, size_t context_len, const char *message, size_t message_len);
 
 enum { LEVEL_TRACE, LEVEL_DEBUG, LEVEL_INFO, LEVEL_WARN, LEVEL_ERROR, LEVEL_CRITICAL };
+
+// clang lowers copies of the report and of return-area data to these; there is no libc.
+__attribute__((no_builtin("memcpy"))) void *memcpy(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    for (size_t i = 0; i < n; i++) {
+        d[i] = s[i];
+    }
+    return dst;
+}
+
+__attribute__((no_builtin("memset"))) void *memset(void *dst, int c, size_t n)
+{
+    unsigned char *d = dst;
+    for (size_t i = 0; i < n; i++) {
+        d[i] = (unsigned char)c;
+    }
+    return dst;
+}
 
 // A bump allocator is enough: every request runs on a fresh instance.
 static _Alignas(8) unsigned char heap[64 * 1024];
@@ -106,6 +152,323 @@ struct response {
     int32_t body;
     int32_t stream;
 };
+
+// ---- /header-checks: a report of "<check> <outcome>" lines ----
+
+static char report[16 * 1024];
+static size_t report_len;
+
+static void put(const char *bytes, size_t len)
+{
+    for (size_t i = 0; i < len && report_len < sizeof report; i++) {
+        report[report_len++] = bytes[i];
+    }
+}
+
+static void puts_(const char *s) { put(s, length(s)); }
+
+// A value byte as is when printable, else \xHH.
+static void put_value(const unsigned char *bytes, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char b = bytes[i];
+        if (b >= 0x21 && b < 0x7f && b != '\\') {
+            put((const char *)&b, 1);
+        } else {
+            char e[4] = {'\\', 'x', hex[b >> 4], hex[b & 15]};
+            put(e, 4);
+        }
+    }
+}
+
+static const char *header_error(int32_t code)
+{
+    switch (code) {
+    case 0: return "invalid-syntax";
+    case 1: return "forbidden";
+    case 2: return "immutable";
+    default: return "unknown-error";
+    }
+}
+
+// result<_, header-error> in the return area: case byte at 0, the error's case byte at 1.
+static void line_result(const char *check)
+{
+    puts_(check);
+    puts_(" ");
+    puts_(ret[0] == 0 ? "ok" : header_error(ret[1]));
+    puts_("\n");
+}
+
+static void line_bool(const char *check, int32_t value)
+{
+    puts_(check);
+    puts_(value ? " true\n" : " false\n");
+}
+
+// result<_, _> flattened to one i32.
+static void line_unit(const char *check, int32_t is_err)
+{
+    puts_(check);
+    puts_(is_err ? " err\n" : " ok\n");
+}
+
+static void append_(int32_t fields, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    fields_append(fields, name, name_len, value, value_len, ret);
+}
+
+#define STR(s) s, sizeof s - 1
+
+static void check_append(const char *check, int32_t fields, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    append_(fields, name, name_len, value, value_len);
+    line_result(check);
+}
+
+// get(name): "<check> v1|v2|..." ("<check> (none)" for an empty list).
+static void line_get(const char *check, int32_t fields, const char *name, size_t name_len)
+{
+    fields_get(fields, name, name_len, ret);
+    const uint32_t *items = *(const uint32_t **)(ret + 0);
+    size_t count = *(size_t *)(ret + 4);
+    puts_(check);
+    puts_(" ");
+    if (count == 0) {
+        puts_("(none)");
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (i > 0) {
+            puts_("|");
+        }
+        put_value((const unsigned char *)(uintptr_t)items[2 * i], items[2 * i + 1]);
+    }
+    puts_("\n");
+}
+
+// entries(): "<check> name=value;name=value".
+static void line_entries(const char *check, int32_t fields)
+{
+    fields_entries(fields, ret);
+    const uint32_t *items = *(const uint32_t **)(ret + 0);
+    size_t count = *(size_t *)(ret + 4);
+    puts_(check);
+    puts_(" ");
+    for (size_t i = 0; i < count; i++) {
+        if (i > 0) {
+            puts_(";");
+        }
+        put((const char *)(uintptr_t)items[4 * i], items[4 * i + 1]);
+        puts_("=");
+        put_value((const unsigned char *)(uintptr_t)items[4 * i + 2], items[4 * i + 3]);
+    }
+    puts_("\n");
+}
+
+struct bytes {
+    const char *ptr;
+    size_t len;
+};
+
+struct entry {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+
+// from-list: "<check> ok" (and the entries) or "<check> <header-error>".
+static void check_from_list(const char *check, const struct entry *entries, size_t count)
+{
+    fields_from_list(entries, count, ret);
+    puts_(check);
+    puts_(" ");
+    if (ret[0] != 0) {
+        puts_(header_error(ret[4]));
+        puts_("\n");
+        return;
+    }
+    puts_("ok\n");
+    int32_t fields = *(int32_t *)(ret + 4);
+    puts_(check);
+    line_entries("-entries", fields);
+}
+
+static void header_checks(int32_t request)
+{
+    // Syntax of names and values on a mutable fields.
+    int32_t f = fields_new();
+    check_append("append-valid", f, STR("X-Test"), STR("one"));
+    check_append("append-name-space", f, STR("bad name"), STR("v"));
+    check_append("append-name-empty", f, STR(""), STR("v"));
+    check_append("append-name-colon", f, STR("x:y"), STR("v"));
+    check_append("append-name-non-ascii", f, STR("caf\xc3\xa9"), STR("v"));
+    check_append("append-value-lf", f, STR("x-v"), STR("a\nb"));
+    check_append("append-value-cr", f, STR("x-v"), STR("a\rb"));
+    check_append("append-value-nul", f, STR("x-v"), "a\0b", 3);
+    check_append("append-value-del", f, STR("x-v"), STR("a\x7f" "b"));
+    check_append("append-value-ctl", f, STR("x-v"), STR("\x01"));
+    check_append("append-value-tab", f, STR("x-tab"), STR("a\tb"));
+    check_append("append-value-obs-text", f, STR("x-latin1"), STR("caf\xe9"));
+    check_append("append-value-empty", f, STR("x-empty"), "", 0);
+    line_get("get-value-empty", f, STR("x-empty"));
+    line_get("get-value-obs-text", f, STR("x-latin1"));
+
+    // Forbidden names (any case), for append, set and delete; te is not forbidden in wasi:http 0.2.
+    static const char *const forbidden[] = {
+        "Connection", "KEEP-ALIVE", "Proxy-Authenticate", "proxy-authorization", "Proxy-Connection",
+        "Transfer-Encoding", "upgrade", "Host", "HTTP2-Settings",
+    };
+    for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++) {
+        append_(f, forbidden[i], length(forbidden[i]), STR("x"));
+        puts_("append-forbidden-");
+        line_result(forbidden[i]);
+    }
+    static const struct bytes one_value[] = {{STR("x")}};
+    fields_set(f, STR("host"), one_value, 1, ret);
+    line_result("set-forbidden");
+    fields_delete(f, STR("connection"), ret);
+    line_result("delete-forbidden");
+    check_append("append-te", f, STR("te"), STR("trailers"));
+
+    // set is all or nothing, replaces every value, compares names without case.
+    static const struct bytes bad_values[] = {{STR("two")}, {STR("bad\nvalue")}};
+    fields_set(f, STR("x-test"), bad_values, 2, ret);
+    line_result("set-bad-value");
+    line_get("get-after-bad-set", f, STR("x-test"));
+    fields_set(f, STR("bad name"), one_value, 1, ret);
+    line_result("set-bad-name");
+    static const struct bytes two_values[] = {{STR("two")}, {STR("three")}};
+    fields_set(f, STR("X-TEST"), two_values, 2, ret);
+    line_result("set-valid");
+    line_get("get-after-set", f, STR("x-tEsT"));
+    line_bool("has-other-case", fields_has(f, STR("x-TEST")));
+    line_bool("has-absent", fields_has(f, STR("x-absent")));
+    line_bool("has-invalid-name", fields_has(f, STR("bad name")));
+    line_get("get-invalid-name", f, STR("bad name"));
+    fields_delete(f, STR("bad name"), ret);
+    line_result("delete-bad-name");
+
+    // Order and case of entries: values of a name together, names in first-added order, set in place.
+    int32_t g = fields_new();
+    append_(g, STR("x-a"), STR("1"));
+    append_(g, STR("x-b"), STR("2"));
+    append_(g, STR("X-A"), STR("3"));
+    static const struct bytes four[] = {{STR("4")}};
+    fields_set(g, STR("x-c"), four, 1, ret);
+    static const struct bytes five_six[] = {{STR("5")}, {STR("6")}};
+    fields_set(g, STR("X-B"), five_six, 2, ret);
+    line_entries("entries-order", g);
+    fields_delete(g, STR("X-a"), ret);
+    line_result("delete-valid");
+    fields_delete(g, STR("x-missing"), ret);
+    line_result("delete-absent");
+    fields_set(g, STR("x-c"), four, 0, ret);
+    line_result("set-no-values");
+    line_entries("entries-after-delete", g);
+
+    // clone is a mutable deep copy.
+    int32_t h = fields_clone(g);
+    check_append("clone-append", h, STR("x-clone"), STR("7"));
+    line_entries("clone-entries", h);
+    line_entries("clone-original-entries", g);
+
+    // from-list validates every entry and fails as a whole.
+    static const struct entry good[] = {{STR("a"), STR("1")}, {STR("B"), STR("2")}, {STR("a"), STR("3")}};
+    check_from_list("from-list-valid", good, 3);
+    static const struct entry bad_value[] = {{STR("a"), STR("1")}, {STR("b"), STR("x\ny")}};
+    check_from_list("from-list-bad-value", bad_value, 2);
+    static const struct entry bad_name[] = {{STR("a"), STR("1")}, {STR("b c"), STR("2")}};
+    check_from_list("from-list-bad-name", bad_name, 2);
+    static const struct entry forbidden_name[] = {{STR("a"), STR("1")}, {STR("Upgrade"), STR("h2c")}};
+    check_from_list("from-list-forbidden", forbidden_name, 2);
+
+    // The incoming request's headers: immutable; forbidden names (host) are not there; name checks come first.
+    int32_t in = request_headers(request);
+    check_append("request-append", in, STR("x-new"), STR("v"));
+    fields_set(in, STR("x-client"), one_value, 1, ret);
+    line_result("request-set");
+    fields_delete(in, STR("x-client"), ret);
+    line_result("request-delete");
+    check_append("request-append-forbidden", in, STR("host"), STR("v"));
+    check_append("request-append-bad-name", in, STR("bad name"), STR("v"));
+    line_get("request-get", in, STR("X-Client"));
+    line_bool("request-has-host", fields_has(in, STR("host")));
+    int32_t in_copy = fields_clone(in);
+    check_append("request-clone-append", in_copy, STR("x-new"), STR("v"));
+
+    // Fields given to an outgoing response or request are immutable from then on.
+    int32_t r_fields = fields_new();
+    append_(r_fields, STR("x-r"), STR("1"));
+    int32_t response = response_new(r_fields);
+    int32_t r_headers = response_headers(response);
+    check_append("response-headers-append", r_headers, STR("x-r"), STR("2"));
+    fields_delete(r_headers, STR("x-r"), ret);
+    line_result("response-headers-delete");
+    line_get("response-headers-get", r_headers, STR("x-r"));
+    int32_t q_fields = fields_new();
+    int32_t outgoing = outgoing_request_new(q_fields);
+    int32_t q_headers = outgoing_request_headers(outgoing);
+    fields_set(q_headers, STR("x-q"), one_value, 1, ret);
+    line_result("request-headers-set");
+
+    // set-status-code: 100..999 only (WIT status-code is a u16).
+    line_unit("status-99", response_set_status(response, 99));
+    line_unit("status-1000", response_set_status(response, 1000));
+    line_unit("status-599", response_set_status(response, 599));
+    line_unit("status-100", response_set_status(response, 100));
+    line_unit("status-0", response_set_status(response, 0));
+    line_unit("status-65535", response_set_status(response, 65535));
+    puts_("status-after ");
+    int32_t status = response_status(response);
+    char digits[3] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10), (char)('0' + status % 10)};
+    put(digits, 3);
+    puts_("\n");
+
+    // outgoing-request setters refuse what is not a method, path-with-query, scheme or authority.
+    enum { METHOD_GET = 0, METHOD_OTHER = 9, SCHEME_HTTP = 0, SCHEME_OTHER = 2 };
+    line_unit("method-get", outgoing_request_set_method(outgoing, METHOD_GET, "", 0));
+    line_unit("method-other-token", outgoing_request_set_method(outgoing, METHOD_OTHER, STR("PURGE")));
+    line_unit("method-other-space", outgoing_request_set_method(outgoing, METHOD_OTHER, STR("BAD METHOD")));
+    line_unit("method-other-empty", outgoing_request_set_method(outgoing, METHOD_OTHER, "", 0));
+    line_unit("method-other-newline", outgoing_request_set_method(outgoing, METHOD_OTHER, STR("GET\n")));
+    line_unit("path-valid", outgoing_request_set_path(outgoing, 1, STR("/a/b?c=d&e=%20")));
+    line_unit("path-none", outgoing_request_set_path(outgoing, 0, "", 0));
+    line_unit("path-space", outgoing_request_set_path(outgoing, 1, STR("/a b")));
+    line_unit("path-newline", outgoing_request_set_path(outgoing, 1, STR("/a\nb")));
+    line_unit("path-fragment", outgoing_request_set_path(outgoing, 1, STR("/a#b")));
+    line_unit("scheme-http", outgoing_request_set_scheme(outgoing, 1, SCHEME_HTTP, "", 0));
+    line_unit("scheme-none", outgoing_request_set_scheme(outgoing, 0, 0, "", 0));
+    line_unit("scheme-other-valid", outgoing_request_set_scheme(outgoing, 1, SCHEME_OTHER, STR("git+ssh")));
+    line_unit("scheme-other-digit-first", outgoing_request_set_scheme(outgoing, 1, SCHEME_OTHER, STR("1http")));
+    line_unit("scheme-other-space", outgoing_request_set_scheme(outgoing, 1, SCHEME_OTHER, STR("ht tp")));
+    line_unit("scheme-other-empty", outgoing_request_set_scheme(outgoing, 1, SCHEME_OTHER, "", 0));
+    line_unit("authority-valid", outgoing_request_set_authority(outgoing, 1, STR("example.com:8080")));
+    line_unit("authority-ipv6", outgoing_request_set_authority(outgoing, 1, STR("[::1]:80")));
+    line_unit("authority-userinfo", outgoing_request_set_authority(outgoing, 1, STR("user@example.com")));
+    line_unit("authority-none", outgoing_request_set_authority(outgoing, 0, "", 0));
+    line_unit("authority-slash", outgoing_request_set_authority(outgoing, 1, STR("example.com/x")));
+    line_unit("authority-space", outgoing_request_set_authority(outgoing, 1, STR("exa mple.com")));
+    line_unit("authority-port-too-big", outgoing_request_set_authority(outgoing, 1, STR("example.com:99999")));
+    line_unit("authority-port-empty", outgoing_request_set_authority(outgoing, 1, STR("example.com:")));
+    line_unit("authority-port-letters", outgoing_request_set_authority(outgoing, 1, STR("example.com:8o")));
+}
+
+static void fields_too_large(void)
+{
+    static char value[1024];
+    for (size_t i = 0; i < sizeof value; i++) {
+        value[i] = 'v';
+    }
+    int32_t f = fields_new();
+    for (int i = 0; i < 1024; i++) {
+        append_(f, STR("x-big"), value, sizeof value);
+        if (ret[0] != 0) {
+            return;
+        }
+    }
+}
 
 static struct response start(int32_t status)
 {
@@ -188,6 +551,55 @@ __attribute__((export_name("wasi:http/incoming-handler@0.2.12#handle"))) void ha
     } else if (equals(name, name_len, "/bad-handle")) {
         fields_append(0x7fff, "x", 1, "y", 1, ret);
         respond(outparam, 200, "appended to a handle that does not exist\n", "", 0);
+    } else if (equals(name, name_len, "/header-checks")) {
+        header_checks(request);
+        struct response r = start(200);
+        outparam_set(outparam, 0, r.response, 0, 0, 0, 0, 0, 0);
+        // blocking-write-and-flush takes at most 4096 bytes a call.
+        for (size_t at = 0; at < report_len; at += 4096) {
+            write_all(r.stream, report + at, report_len - at < 4096 ? report_len - at : 4096);
+        }
+        stream_drop(r.stream);
+        finish(r.body);
+    } else if (name_len > 8 && equals(name, 8, "/status-")) {
+        int32_t status = 0;
+        for (size_t i = 8; i < name_len && i < 14; i++) {
+            status = status * 10 + (name[i] - '0');
+        }
+        struct response r = start(200);
+        int refused = response_set_status(r.response, status) != 0;
+        outparam_set(outparam, 0, r.response, 0, 0, 0, 0, 0, 0);
+        if (refused) {
+            write_all(r.stream, "refused\n", 8);
+        } else {
+            write_all(r.stream, "status ", 7);
+            write_all(r.stream, name + 8, name_len - 8);
+            write_all(r.stream, "\n", 1);
+        }
+        stream_drop(r.stream);
+        finish(r.body);
+    } else if (equals(name, name_len, "/obs-text") || equals(name, name_len, "/bad-content-length")) {
+        int32_t headers = fields_new();
+        if (name_len == 9) {
+            append_(headers, STR("x-latin1"), STR("caf\xe9"));
+        } else {
+            append_(headers, STR("content-length"), STR("abc"));
+        }
+        if (ret[0] != 0) {
+            __builtin_trap();
+        }
+        int32_t response = response_new(headers);
+        response_body(response, ret);
+        if (ret[0] != 0) {
+            respond(outparam, 200, "outgoing-response.body refused\n", "", 0);
+            return;
+        }
+        int32_t body = *(int32_t *)(ret + 4);
+        outparam_set(outparam, 0, response, 0, 0, 0, 0, 0, 0);
+        finish(body);
+    } else if (equals(name, name_len, "/fields-too-large")) {
+        fields_too_large();
+        respond(outparam, 200, "the host took more than 1 MiB of fields\n", "", 0);
     } else if (equals(name, name_len, "/trap")) {
         __builtin_trap();
     } else if (equals(name, name_len, "/log")) {

@@ -475,16 +475,16 @@ internal sealed unsafe class ComponentSandbox : IDisposable
                 continue;
             }
 
-            headers.Entries.Add(new(name, Encoding.Latin1.GetBytes(header.Value)));
+            headers.AddReceived(name, Encoding.Latin1.GetBytes(header.Value));
         }
 
         if (http.TraceParent is { } traceParent)
         {
             // The guest sees its own span as the parent, as a WAGI guest does in HTTP_TRACEPARENT.
-            headers.Entries.Add(new("traceparent", Encoding.Latin1.GetBytes(traceParent)));
+            headers.AddReceived("traceparent", Encoding.Latin1.GetBytes(traceParent));
             if (!string.IsNullOrEmpty(http.TraceState))
             {
-                headers.Entries.Add(new("tracestate", Encoding.Latin1.GetBytes(http.TraceState)));
+                headers.AddReceived("tracestate", Encoding.Latin1.GetBytes(http.TraceState));
             }
         }
 

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Net.Http.Headers;
 using System.Text;
 
@@ -161,8 +162,25 @@ internal sealed class HttpCallState(IComponentHttpExchange exchange, long maxRes
         }
 
         ResponseSet = true;
+        if (response.Status < 200)
+        {
+            // set-status-code takes 100..999 (as the WIT and Wasmtime do), but HTTP has no final 1xx response; Wasmtime's
+            // server (hyper) answers 500 then. Here it is a response the guest broke.
+            throw new HttpProtocolException($"the guest's response has the informational status {response.Status}; a final response needs 200-999");
+        }
+
         var headers = response.Headers.Entries.Select(e => new KeyValuePair<string, string>(e.Key, Encoding.Latin1.GetString(e.Value))).ToList();
-        Exchange.StartResponse(response.Status, headers);
+        try
+        {
+            Exchange.StartResponse(response.Status, headers);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // Names and values passed the fields checks; what is left is a header the server cannot send as given,
+            // e.g. a content-length that is not a number.
+            throw new HttpProtocolException("the server refused the guest's response head: " + ex.Message);
+        }
+
         if (_pending is { Length: > 0 } pending)
         {
             Exchange.WriteResponseBody(pending.GetBuffer().AsSpan(0, (int)pending.Length));
@@ -219,18 +237,312 @@ internal sealed class HttpCallState(IComponentHttpExchange exchange, long maxRes
     }
 }
 
-/// <summary><c>wasi:http/types.fields</c>.</summary>
+/// <summary>A <c>wasi:http/types.header-error</c> case.</summary>
+internal enum HeaderError
+{
+    /// <summary><c>invalid-syntax</c>: the name is not an HTTP token, or a value holds a control character.</summary>
+    InvalidSyntax,
+
+    /// <summary><c>forbidden</c>: a name the host manages itself (hop-by-hop and connection headers).</summary>
+    Forbidden,
+
+    /// <summary><c>immutable</c>: the fields belong to a request or response (incoming, or already given to an outgoing one).</summary>
+    Immutable,
+}
+
+/// <summary>
+/// <c>wasi:http/types.fields</c>: HTTP header (or trailer) fields with the validation of the WIT and of Wasmtime's
+/// reference host (wasmtime-wasi-http): names are RFC 9110 tokens compared case-insensitively, values may hold any byte
+/// but controls (HTAB allowed, as <c>http::HeaderValue</c>), the names of <see cref="ForbiddenNames"/> are refused,
+/// and fields owned by a request or response are immutable. Entries keep the case they were given and the order they
+/// go out in: values of one name stay together, names in the order they were first added.
+/// </summary>
 internal sealed class Fields
 {
-    public List<KeyValuePair<string, byte[]>> Entries { get; } = [];
+    /// <summary>
+    /// At most this many bytes of names and values (plus <see cref="EntryOverhead"/> each) in fields a guest builds;
+    /// more is a trap of the call, as in Wasmtime (whose default <c>field_size_limit</c> is also 128 KiB).
+    /// </summary>
+    public const int MaxBytes = 128 * 1024;
 
-    public bool Immutable { get; init; }
+    /// <summary>What each entry counts on top of its bytes, so that empty values are not free.</summary>
+    public const int EntryOverhead = 32;
 
-    public Fields Clone()
+    /// <summary>Names a guest may not set: Wasmtime's <c>DEFAULT_FORBIDDEN_HEADERS</c> for wasi:http 0.2.</summary>
+    public static readonly FrozenSet<string> ForbiddenNames = new[]
     {
-        var clone = new Fields();
-        clone.Entries.AddRange(Entries);
-        return clone;
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+        "transfer-encoding", "upgrade", "host", "http2-settings",
+    }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
+    private const int MaxNameLength = ushort.MaxValue;
+
+    private readonly List<KeyValuePair<string, byte[]>> _entries;
+    private long _size;
+
+    public Fields()
+    {
+        _entries = [];
+    }
+
+    private Fields(List<KeyValuePair<string, byte[]>> entries, long size)
+    {
+        _entries = entries;
+        _size = size;
+    }
+
+    /// <summary>Every name-value pair, in the order they are serialized.</summary>
+    public IReadOnlyList<KeyValuePair<string, byte[]>> Entries => _entries;
+
+    /// <summary>
+    /// True for the headers of an incoming request or response and for fields given to an outgoing request or
+    /// response: <c>set</c>, <c>append</c> and <c>delete</c> answer <c>immutable</c>.
+    /// </summary>
+    public bool Immutable { get; set; }
+
+    /// <summary>True when <paramref name="name"/> is an RFC 9110 <c>token</c> (what <c>http::HeaderName</c> accepts).</summary>
+    public static bool IsValidName(string name) => name.Length <= MaxNameLength && HttpSyntax.IsToken(name);
+
+    /// <summary>True when no byte is a control character other than HTAB (what <c>http::HeaderValue</c> accepts; obs-text is allowed).</summary>
+    public static bool IsValidValue(ReadOnlySpan<byte> value)
+    {
+        foreach (var b in value)
+        {
+            if ((b < 0x20 && b != (byte)'\t') || b == 0x7F)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The WIT name of a header-error case.</summary>
+    public static string CaseName(HeaderError error) => error switch
+    {
+        HeaderError.InvalidSyntax => "invalid-syntax",
+        HeaderError.Forbidden => "forbidden",
+        _ => "immutable",
+    };
+
+    /// <summary><c>from-list</c>: new mutable fields, or the first error (nothing is created then).</summary>
+    public static HeaderError? FromList(IReadOnlyList<KeyValuePair<string, byte[]>> entries, out Fields? fields)
+    {
+        fields = null;
+        var created = new Fields();
+        foreach (var (name, value) in entries)
+        {
+            if (Check(name) is { } error)
+            {
+                return error;
+            }
+
+            if (!IsValidValue(value))
+            {
+                return HeaderError.InvalidSyntax;
+            }
+
+            created.Insert(name, value);
+        }
+
+        created.EnsureWithinLimit(0);
+        fields = created;
+        return null;
+    }
+
+    /// <summary><c>get</c>: every value of <paramref name="name"/> (none when the name is invalid or absent).</summary>
+    public List<byte[]> Get(string name)
+    {
+        var values = new List<byte[]>();
+        foreach (var (key, value) in _entries)
+        {
+            if (string.Equals(key, name, StringComparison.OrdinalIgnoreCase))
+            {
+                values.Add(value);
+            }
+        }
+
+        return values;
+    }
+
+    /// <summary><c>has</c>: false when the name is invalid or absent.</summary>
+    public bool Has(string name) => IndexOf(name) >= 0;
+
+    /// <summary><c>set</c>: replaces every value of <paramref name="name"/>, in place; all or nothing. No values deletes the name.</summary>
+    public HeaderError? Set(string name, IReadOnlyList<byte[]> values)
+    {
+        if (Check(name) is { } error)
+        {
+            return error;
+        }
+
+        foreach (var value in values)
+        {
+            if (!IsValidValue(value))
+            {
+                return HeaderError.InvalidSyntax;
+            }
+        }
+
+        if (Immutable)
+        {
+            return HeaderError.Immutable;
+        }
+
+        long removed = 0;
+        var at = -1;
+        for (var i = _entries.Count - 1; i >= 0; i--)
+        {
+            if (string.Equals(_entries[i].Key, name, StringComparison.OrdinalIgnoreCase))
+            {
+                removed += Size(_entries[i]);
+                at = i;
+            }
+        }
+
+        long added = 0;
+        foreach (var value in values)
+        {
+            added += EntryOverhead + name.Length + value.Length;
+        }
+
+        EnsureWithinLimit(added - removed);
+        if (at < 0)
+        {
+            at = _entries.Count;
+        }
+        else
+        {
+            _entries.RemoveAll(e => string.Equals(e.Key, name, StringComparison.OrdinalIgnoreCase));
+        }
+
+        _entries.InsertRange(at, values.Select(v => new KeyValuePair<string, byte[]>(name, v)));
+        _size += added - removed;
+        return null;
+    }
+
+    /// <summary><c>delete</c>: removes every value of <paramref name="name"/> (nothing to remove is fine).</summary>
+    public HeaderError? Delete(string name)
+    {
+        if (Check(name) is { } error)
+        {
+            return error;
+        }
+
+        if (Immutable)
+        {
+            return HeaderError.Immutable;
+        }
+
+        foreach (var entry in _entries)
+        {
+            if (string.Equals(entry.Key, name, StringComparison.OrdinalIgnoreCase))
+            {
+                _size -= Size(entry);
+            }
+        }
+
+        _entries.RemoveAll(e => string.Equals(e.Key, name, StringComparison.OrdinalIgnoreCase));
+        return null;
+    }
+
+    /// <summary><c>append</c>: adds one value after the ones <paramref name="name"/> already has.</summary>
+    public HeaderError? Append(string name, byte[] value)
+    {
+        if (Check(name) is { } error)
+        {
+            return error;
+        }
+
+        if (!IsValidValue(value))
+        {
+            return HeaderError.InvalidSyntax;
+        }
+
+        if (Immutable)
+        {
+            return HeaderError.Immutable;
+        }
+
+        EnsureWithinLimit(EntryOverhead + name.Length + value.Length);
+        Insert(name, value);
+        return null;
+    }
+
+    /// <summary>
+    /// False when the first <c>content-length</c> is not <c>1*DIGIT</c> fitting a u64: Wasmtime's <c>body()</c> of a
+    /// request or response then answers <c>err</c>.
+    /// </summary>
+    public bool HasValidContentLength()
+    {
+        var values = Get("content-length");
+        if (values.Count == 0)
+        {
+            return true;
+        }
+
+        var value = values[0];
+        return value.Length > 0 && !value.AsSpan().ContainsAnyExceptInRange((byte)'0', (byte)'9') && ulong.TryParse(value, out _);
+    }
+
+    /// <summary><c>clone</c>: a mutable deep copy (values are never changed in place, so the arrays are shared).</summary>
+    public Fields Clone() => new([.. _entries], _size);
+
+    /// <summary>
+    /// Adds a header the host received (from the client or an upstream), which the guest sees in an immutable
+    /// fields: as Wasmtime, forbidden names are left out and names are lower case; not counted against <see cref="MaxBytes"/>.
+    /// </summary>
+    public void AddReceived(string name, byte[] value)
+    {
+        if (!ForbiddenNames.Contains(name))
+        {
+            Insert(name.ToLowerInvariant(), value);
+        }
+    }
+
+    private static HeaderError? Check(string name) =>
+        !IsValidName(name) ? HeaderError.InvalidSyntax
+        : ForbiddenNames.Contains(name) ? HeaderError.Forbidden
+        : null;
+
+    private static long Size(KeyValuePair<string, byte[]> entry) => EntryOverhead + entry.Key.Length + entry.Value.Length;
+
+    private int IndexOf(string name)
+    {
+        for (var i = 0; i < _entries.Count; i++)
+        {
+            if (string.Equals(_entries[i].Key, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Adds after the last value of the same name (or at the end).</summary>
+    private void Insert(string name, byte[] value)
+    {
+        var at = _entries.Count;
+        for (var i = _entries.Count - 1; i >= 0; i--)
+        {
+            if (string.Equals(_entries[i].Key, name, StringComparison.OrdinalIgnoreCase))
+            {
+                at = i + 1;
+                break;
+            }
+        }
+
+        _entries.Insert(at, new(name, value));
+        _size += EntryOverhead + name.Length + value.Length;
+    }
+
+    private void EnsureWithinLimit(long delta)
+    {
+        if (_size + delta > MaxBytes)
+        {
+            throw new HostTrapException($"wasi:http fields would hold more than {MaxBytes} bytes of names and values");
+        }
     }
 }
 
@@ -384,9 +696,10 @@ internal sealed class IncomingResponse(HttpResponseMessage message) : IDisposabl
 
     private static Fields ToFields(HttpResponseMessage message)
     {
-        var fields = new Fields { Immutable = true };
+        var fields = new Fields();
         Add(fields, message.Headers);
         Add(fields, message.Content.Headers);
+        fields.Immutable = true;
         return fields;
     }
 
@@ -396,7 +709,7 @@ internal sealed class IncomingResponse(HttpResponseMessage message) : IDisposabl
         {
             foreach (var value in header.Value)
             {
-                fields.Entries.Add(new(header.Key.ToLowerInvariant(), Encoding.Latin1.GetBytes(value)));
+                fields.AddReceived(header.Key, Encoding.Latin1.GetBytes(value));
             }
         }
     }

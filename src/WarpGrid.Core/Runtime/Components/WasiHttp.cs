@@ -9,77 +9,39 @@ internal static unsafe class WasiHttp
 {
     private static readonly string[] Methods = ["get", "head", "post", "put", "delete", "connect", "options", "trace", "patch"];
 
-    private static readonly HashSet<string> ForbiddenHeaders = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "http2-settings",
-    };
-
     public static Dictionary<string, HostFunction> Types() => new(StringComparer.Ordinal)
     {
         ["http-error-code"] = static (ref HostCall c) => Val.None(c.Result),
 
-        // fields
+        // fields (validation and ordering: Fields)
         ["[constructor]fields"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Fields, new Fields()),
         ["[static]fields.from-list"] = FieldsFromList,
         ["[method]fields.get"] = static (ref HostCall c) =>
         {
-            var fields = c.Borrow<Fields>(0);
-            var name = c.String(1);
-            var values = fields.Entries.Where(e => string.Equals(e.Key, name, StringComparison.OrdinalIgnoreCase)).ToList();
+            var values = c.Borrow<Fields>(0).Get(c.String(1));
             var items = Val.NewList(c.Result, values.Count);
             for (var i = 0; i < values.Count; i++)
             {
-                Val.Bytes(items + i, values[i].Value);
+                Val.Bytes(items + i, values[i]);
             }
         },
-        ["[method]fields.has"] = static (ref HostCall c) =>
-        {
-            var name = c.String(1);
-            Val.Bool(c.Result, c.Borrow<Fields>(0).Entries.Any(e => string.Equals(e.Key, name, StringComparison.OrdinalIgnoreCase)));
-        },
+        ["[method]fields.has"] = static (ref HostCall c) => Val.Bool(c.Result, c.Borrow<Fields>(0).Has(c.String(1))),
         ["[method]fields.set"] = static (ref HostCall c) =>
         {
             var fields = c.Borrow<Fields>(0);
             var name = c.String(1);
-            if (HeaderError(ref c, fields, name))
-            {
-                return;
-            }
-
-            fields.Entries.RemoveAll(e => string.Equals(e.Key, name, StringComparison.OrdinalIgnoreCase));
             var list = c.Arg(2);
             var items = (CVal*)list->Data;
-            for (nuint i = 0; i < list->Size; i++)
+            var values = new byte[checked((int)list->Size)][];
+            for (var i = 0; i < values.Length; i++)
             {
-                fields.Entries.Add(new(name, Val.ReadBytes(items + i)));
+                values[i] = Val.ReadBytes(items + i);
             }
 
-            Val.Ok(c.Result);
+            HeaderResult(c.Result, fields.Set(name, values));
         },
-        ["[method]fields.delete"] = static (ref HostCall c) =>
-        {
-            var fields = c.Borrow<Fields>(0);
-            var name = c.String(1);
-            if (HeaderError(ref c, fields, name))
-            {
-                return;
-            }
-
-            fields.Entries.RemoveAll(e => string.Equals(e.Key, name, StringComparison.OrdinalIgnoreCase));
-            Val.Ok(c.Result);
-        },
-        ["[method]fields.append"] = static (ref HostCall c) =>
-        {
-            var fields = c.Borrow<Fields>(0);
-            var name = c.String(1);
-            if (HeaderError(ref c, fields, name))
-            {
-                return;
-            }
-
-            fields.Entries.Add(new(name, c.Bytes(2)));
-            Val.Ok(c.Result);
-        },
+        ["[method]fields.delete"] = static (ref HostCall c) => HeaderResult(c.Result, c.Borrow<Fields>(0).Delete(c.String(1))),
+        ["[method]fields.append"] = static (ref HostCall c) => HeaderResult(c.Result, c.Borrow<Fields>(0).Append(c.String(1), c.Bytes(2))),
         ["[method]fields.entries"] = static (ref HostCall c) =>
         {
             var entries = c.Borrow<Fields>(0).Entries;
@@ -156,6 +118,7 @@ internal static unsafe class WasiHttp
         ["[constructor]outgoing-response"] = static (ref HostCall c) =>
         {
             var headers = c.Take<Fields>(0);
+            headers.Immutable = true;
             c.NewResource(c.Result, HostResource.OutgoingResponse, new OutgoingResponse(headers));
         },
         ["[method]outgoing-response.status-code"] = static (ref HostCall c) => Val.U16(c.Result, (ushort)c.Borrow<OutgoingResponse>(0).Status),
@@ -171,12 +134,12 @@ internal static unsafe class WasiHttp
             c.Borrow<OutgoingResponse>(0).Status = status;
             Val.Ok(c.Result);
         },
-        ["[method]outgoing-response.headers"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Fields, ImmutableView(c.Borrow<OutgoingResponse>(0).Headers)),
+        ["[method]outgoing-response.headers"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Fields, c.Borrow<OutgoingResponse>(0).Headers),
         ["[method]outgoing-response.body"] = static (ref HostCall c) =>
         {
             var response = c.Borrow<OutgoingResponse>(0);
             var http = c.State.Http ?? throw new HostTrapException("outgoing-response.body outside an HTTP request");
-            if (response.Body is not null)
+            if (response.Body is not null || !response.Headers.HasValidContentLength())
             {
                 Val.Err(c.Result);
                 return;
@@ -241,7 +204,12 @@ internal static unsafe class WasiHttp
         },
 
         // outgoing-request
-        ["[constructor]outgoing-request"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.OutgoingRequest, new OutgoingRequest(c.Take<Fields>(0))),
+        ["[constructor]outgoing-request"] = static (ref HostCall c) =>
+        {
+            var headers = c.Take<Fields>(0);
+            headers.Immutable = true;
+            c.NewResource(c.Result, HostResource.OutgoingRequest, new OutgoingRequest(headers));
+        },
         ["[method]outgoing-request.body"] = static (ref HostCall c) =>
         {
             var request = c.Borrow<OutgoingRequest>(0);
@@ -259,13 +227,29 @@ internal static unsafe class WasiHttp
         ["[method]outgoing-request.method"] = static (ref HostCall c) => Method(c.Result, c.Borrow<OutgoingRequest>(0).Method),
         ["[method]outgoing-request.set-method"] = static (ref HostCall c) =>
         {
-            c.Borrow<OutgoingRequest>(0).Method = ReadMethod(c.Arg(1));
+            var request = c.Borrow<OutgoingRequest>(0);
+            var method = ReadMethod(c.Arg(1));
+            if (!HttpSyntax.IsToken(method))
+            {
+                Val.Err(c.Result);
+                return;
+            }
+
+            request.Method = method;
             Val.Ok(c.Result);
         },
         ["[method]outgoing-request.path-with-query"] = static (ref HostCall c) => OptionString(c.Result, c.Borrow<OutgoingRequest>(0).PathWithQuery),
         ["[method]outgoing-request.set-path-with-query"] = static (ref HostCall c) =>
         {
-            c.Borrow<OutgoingRequest>(0).PathWithQuery = ReadOptionString(c.Arg(1));
+            var request = c.Borrow<OutgoingRequest>(0);
+            var path = ReadOptionString(c.Arg(1));
+            if (path is not null && !HttpSyntax.IsValidPathWithQuery(path))
+            {
+                Val.Err(c.Result);
+                return;
+            }
+
+            request.PathWithQuery = path;
             Val.Ok(c.Result);
         },
         ["[method]outgoing-request.scheme"] = static (ref HostCall c) =>
@@ -283,17 +267,33 @@ internal static unsafe class WasiHttp
         },
         ["[method]outgoing-request.set-scheme"] = static (ref HostCall c) =>
         {
+            var request = c.Borrow<OutgoingRequest>(0);
             var option = c.Arg(1);
-            c.Borrow<OutgoingRequest>(0).Scheme = option->OptionPayload is null ? null : ReadScheme(option->OptionPayload);
+            var scheme = option->OptionPayload is null ? null : ReadScheme(option->OptionPayload);
+            if (scheme is not null && Val.CaseName(option->OptionPayload) == "other" && !HttpSyntax.IsValidScheme(scheme))
+            {
+                Val.Err(c.Result);
+                return;
+            }
+
+            request.Scheme = scheme;
             Val.Ok(c.Result);
         },
         ["[method]outgoing-request.authority"] = static (ref HostCall c) => OptionString(c.Result, c.Borrow<OutgoingRequest>(0).Authority),
         ["[method]outgoing-request.set-authority"] = static (ref HostCall c) =>
         {
-            c.Borrow<OutgoingRequest>(0).Authority = ReadOptionString(c.Arg(1));
+            var request = c.Borrow<OutgoingRequest>(0);
+            var authority = ReadOptionString(c.Arg(1));
+            if (authority is not null && !HttpSyntax.IsValidAuthority(authority))
+            {
+                Val.Err(c.Result);
+                return;
+            }
+
+            request.Authority = authority;
             Val.Ok(c.Result);
         },
-        ["[method]outgoing-request.headers"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Fields, ImmutableView(c.Borrow<OutgoingRequest>(0).Headers)),
+        ["[method]outgoing-request.headers"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Fields, c.Borrow<OutgoingRequest>(0).Headers),
 
         // request-options
         ["[constructor]request-options"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.RequestOptions, new RequestOptions()),
@@ -516,60 +516,42 @@ internal static unsafe class WasiHttp
         return new HttpErrorCode(name, message);
     }
 
-    private static bool HeaderError(ref HostCall c, Fields fields, string name)
+    /// <summary>Writes <c>result&lt;_, header-error&gt;</c>.</summary>
+    private static void HeaderResult(CVal* target, HeaderError? error)
     {
-        string? error = null;
-        if (fields.Immutable)
-        {
-            error = "immutable";
-        }
-        else if (name.Length == 0 || name.Any(ch => ch <= ' ' || ch >= 127 || "()<>@,;:\\\"/[]?={}".Contains(ch)))
-        {
-            error = "invalid-syntax";
-        }
-        else if (ForbiddenHeaders.Contains(name))
-        {
-            error = "forbidden";
-        }
-
         if (error is null)
         {
-            return false;
+            Val.Ok(target);
+            return;
         }
 
         CVal e = default;
-        Val.Variant(&e, error);
-        Val.Err(c.Result, &e);
-        return true;
+        Val.Variant(&e, Fields.CaseName(error.Value));
+        Val.Err(target, &e);
     }
 
+    /// <summary><c>from-list</c>: every entry is checked (name, forbidden, value); any error fails the whole call.</summary>
     private static void FieldsFromList(ref HostCall c)
     {
-        var fields = new Fields();
         var list = c.Arg(0);
         var items = (CVal*)list->Data;
-        for (nuint i = 0; i < list->Size; i++)
+        var entries = new KeyValuePair<string, byte[]>[checked((int)list->Size)];
+        for (var i = 0; i < entries.Length; i++)
         {
             var tuple = (CVal*)items[i].Data;
-            var name = Val.ReadString(&tuple[0]);
-            if (ForbiddenHeaders.Contains(name) || name.Length == 0)
-            {
-                CVal e = default;
-                Val.Variant(&e, name.Length == 0 ? "invalid-syntax" : "forbidden");
-                Val.Err(c.Result, &e);
-                return;
-            }
+            entries[i] = new(Val.ReadString(&tuple[0]), Val.ReadBytes(&tuple[1]));
+        }
 
-            fields.Entries.Add(new(name, Val.ReadBytes(&tuple[1])));
+        if (Fields.FromList(entries, out var fields) is { } error)
+        {
+            HeaderResult(c.Result, error);
+            return;
         }
 
         CVal ok = default;
-        c.NewResource(&ok, HostResource.Fields, fields);
+        c.NewResource(&ok, HostResource.Fields, fields!);
         Val.Ok(c.Result, &ok);
     }
-
-    /// <summary>Headers handed out by a request or response: the same entries (changes show), kept mutable while the owner is.</summary>
-    private static Fields ImmutableView(Fields fields) => fields;
 
     private static void Method(CVal* v, string method)
     {
