@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using FASTER.core;
 using WarpGrid.Core.Storage;
@@ -65,6 +66,11 @@ internal sealed partial class FasterStateStore : IDisposable
     private readonly ClientSession<string, StoredValue, StoredValue, StoredValue, Empty, SimpleFunctions<string, StoredValue>> _writer;
     private readonly ConcurrentBag<ClientSession<string, StoredValue, StoredValue, StoredValue, Empty, SimpleFunctions<string, StoredValue>>> _readers = [];
     private readonly long _compactAfterBytes;
+    private Task _checkpoint = Task.CompletedTask; // the checkpoint in progress (set by the applier only)
+    private volatile bool _switching;
+    private long _versionSwitchWaits;
+    private readonly Lock _checkpointLock = new();
+    private CheckpointCookie _lastCheckpoint;
     private int _pooled;
     private int _active;
     private volatile bool _disposed;
@@ -169,6 +175,7 @@ internal sealed partial class FasterStateStore : IDisposable
     /// <summary>Writes a key (only from the applier).</summary>
     public void Upsert(string key, StoredValue value)
     {
+        ThrowIfSwitching();
         Status status = _writer.Upsert(key, value);
         if (status.IsFaulted)
         {
@@ -179,6 +186,7 @@ internal sealed partial class FasterStateStore : IDisposable
     /// <summary>Deletes a key (only from the applier).</summary>
     public void Delete(string key)
     {
+        ThrowIfSwitching();
         Status status = _writer.Delete(key);
         if (status.IsFaulted)
         {
@@ -303,31 +311,179 @@ internal sealed partial class FasterStateStore : IDisposable
         return all;
     }
 
+    /// <summary>Whether a checkpoint started by <see cref="TryBeginCheckpointAsync"/> is still being written.</summary>
+    public bool CheckpointInProgress => !_checkpoint.IsCompleted;
+
+    /// <summary>What the newest checkpoint this process completed covers (default before the first one).</summary>
+    public CheckpointCookie LastCheckpoint
+    {
+        get
+        {
+            lock (_checkpointLock)
+            {
+                return _lastCheckpoint;
+            }
+        }
+    }
+
+    /// <summary>How long the last completed checkpoint took from its start to durable (for logs and measurements).</summary>
+    public TimeSpan LastCheckpointDuration { get; private set; }
+
     /// <summary>
-    /// Takes a full (index and hybrid log) checkpoint carrying <paramref name="cookie"/>; returns once it is durable.
-    /// Only from the applier (no write is in progress).
+    /// Test seam: awaited by the background part of a checkpoint before it waits for FASTER to finish, so a test can
+    /// keep a checkpoint in progress for as long as it likes. Null outside tests.
+    /// </summary>
+    internal Func<CheckpointCookie, Task>? BackgroundCheckpointGate { get; set; }
+
+    /// <summary>
+    /// Starts a full (index and hybrid log, Snapshot) checkpoint carrying <paramref name="cookie"/> and returns once its
+    /// version boundary is established; the flush and the metadata commit then run in the background (the returned task
+    /// completes once the checkpoint is durable, then compacts the log when it has grown). Returns null, starting nothing,
+    /// while an earlier checkpoint is still running: one checkpoint at a time. Only from the applier, between two entries
+    /// (no write of the writer session is in progress), with <paramref name="cookie"/> naming the state as of now.
+    /// </summary>
+    /// <remarks>
+    /// FASTER's checkpoint (CPR) captures version v: every operation a session performed before it moved to version v+1,
+    /// none after. Sessions move on their own refreshes, i.e. on any operation, so without care the writer could cross
+    /// in the middle of a log entry or a few entries later, and the cookie would not describe the checkpoint. Here the
+    /// applier, which owns the only writer session, starts the checkpoint and then refreshes its session until the
+    /// session is in version v+1 before it returns (before the next entry is applied): every write up to the cookie's
+    /// Raft index is in version v (the checkpoint) and every later write is in v+1 (FASTER undoes those on recovery).
+    /// Readers never write. FASTER writes the cookie with the checkpoint's metadata at the end of the checkpoint, which is
+    /// why no other checkpoint (and no other cookie) may start before this one has finished.
+    /// </remarks>
+    public async ValueTask<Task?> TryBeginCheckpointAsync(CheckpointCookie cookie, CancellationToken cancellationToken)
+    {
+        if (!_checkpoint.IsCompleted)
+        {
+            return null;
+        }
+
+        _writer.CompletePending(wait: true); // nothing of the applier's is pending between entries; made sure here
+        long version = _kv.CurrentVersion;
+        _kv.CommitCookie = cookie.Encode();
+        if (!_kv.TryInitiateFullCheckpoint(out Guid _, CheckpointType.Snapshot))
+        {
+            return null; // FASTER's previous state machine is in its last instant (it completed at REST): next entry
+        }
+
+        long started = Stopwatch.GetTimestamp();
+        _switching = true; // no write may slip into version v if the wait below is abandoned (the member is stopping)
+        Task completion = Task.Run(() => CompleteCheckpointAsync(cookie, version, started));
+        _checkpoint = completion;
+        await WaitForVersionSwitchAsync(version + 1, cancellationToken).ConfigureAwait(false);
+        _switching = false;
+        return completion;
+    }
+
+    /// <summary>How many times the applier refreshed its session again while waiting for a checkpoint's version switch.</summary>
+    public long VersionSwitchWaits => Interlocked.Read(ref _versionSwitchWaits);
+
+    /// <summary>
+    /// Test seam: enters FASTER's epoch on the calling thread with a session of its own and stays inside (as a reader in
+    /// the middle of an operation would) until the result is disposed, on the same thread.
+    /// </summary>
+    internal IDisposable EnterEpochForTest()
+    {
+        ClientSession<string, StoredValue, StoredValue, StoredValue, Empty, SimpleFunctions<string, StoredValue>> session = NewSession();
+        session.UnsafeContext.BeginUnsafe();
+        return new EpochHold(session);
+    }
+
+    private sealed class EpochHold(ClientSession<string, StoredValue, StoredValue, StoredValue, Empty, SimpleFunctions<string, StoredValue>> session) : IDisposable
+    {
+        public void Dispose()
+        {
+            session.UnsafeContext.EndUnsafe();
+            session.Dispose();
+        }
+    }
+
+    /// <summary>Completes once the checkpoint in progress (if any) has finished; its failure was reported by its task.</summary>
+    public Task WaitForCheckpointAsync() => _checkpoint.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    /// <summary>
+    /// Takes a checkpoint carrying <paramref name="cookie"/> and returns once it is durable (after the one in progress,
+    /// if any). Only from the applier (no write is in progress). Used after a snapshot file is loaded, and by tests.
     /// </summary>
     public async ValueTask CheckpointAsync(CheckpointCookie cookie, CancellationToken cancellationToken)
     {
-        _writer.CompletePending(wait: true);
+        while (true)
+        {
+            await WaitForCheckpointAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (await TryBeginCheckpointAsync(cookie, cancellationToken).ConfigureAwait(false) is { } completion)
+            {
+                await completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
 
-        // Log compaction: once the immutable part of the hybrid log outgrows the threshold, live records are copied to
-        // the tail and the begin address moves; this checkpoint makes the shift durable and FASTER drops the old segments.
+            await Task.Yield();
+        }
+    }
+
+    private async ValueTask WaitForVersionSwitchAsync(long target, CancellationToken cancellationToken)
+    {
+        // The global state moves PREPARE -> IN_PROGRESS (v+1) once every thread inside an operation has seen PREPARE;
+        // readers finish their operation within microseconds (a read from disk goes pending outside the epoch).
+        for (int attempt = 0; ; attempt++)
+        {
+            _writer.Refresh();
+            if (_writer.Version >= target)
+            {
+                return;
+            }
+
+            Interlocked.Increment(ref _versionSwitchWaits);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (attempt < 64)
+            {
+                await Task.Yield();
+            }
+            else
+            {
+                await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task CompleteCheckpointAsync(CheckpointCookie cookie, long version, long started)
+    {
+        if (BackgroundCheckpointGate is { } gate)
+        {
+            await gate(cookie).ConfigureAwait(false);
+        }
+
+        await _kv.CompleteCheckpointAsync().ConfigureAwait(false);
+        if (_kv.LastCheckpointedVersion != version)
+        {
+            throw new IOException($"The FASTER checkpoint of version {version} in '{Directory}' did not commit (the last committed version is {_kv.LastCheckpointedVersion}).");
+        }
+
+        LastCheckpointDuration = Stopwatch.GetElapsedTime(started);
+        lock (_checkpointLock)
+        {
+            _lastCheckpoint = cookie;
+        }
+
+        // Log compaction, after the checkpoint and concurrently with the applier (FASTER's compaction uses its own
+        // session and copies a live record to the tail only when no newer record of its key exists): once the
+        // immutable part of the hybrid log outgrows the threshold, live records are copied to the tail and the begin
+        // address moves in memory; the next checkpoint makes the shift durable and FASTER then drops the old segments.
         long begin = _kv.Log.BeginAddress;
         long until = _kv.Log.SafeReadOnlyAddress;
-        if (until - begin > _compactAfterBytes)
+        if (until - begin > _compactAfterBytes && !_disposed)
         {
-            CompactedUntil = _writer.Compact(until, CompactionType.Scan);
+            using ClientSession<string, StoredValue, StoredValue, StoredValue, Empty, SimpleFunctions<string, StoredValue>> session = NewSession();
+            CompactedUntil = session.Compact(until, CompactionType.Scan);
         }
+    }
 
-        _kv.CommitCookie = cookie.Encode();
-        (bool started, Guid token) = await _kv.TakeFullCheckpointAsync(CheckpointType.Snapshot, cancellationToken).ConfigureAwait(false);
-        if (!started)
+    private void ThrowIfSwitching()
+    {
+        if (_switching)
         {
-            throw new IOException($"A FASTER checkpoint in '{Directory}' could not start (another checkpoint is in progress).");
+            throw new InvalidOperationException("A FASTER checkpoint's version switch was abandoned; no write may follow until the member restarts.");
         }
-
-        _ = token;
     }
 
     private void Enter()
@@ -350,6 +506,17 @@ internal sealed partial class FasterStateStore : IDisposable
         }
 
         _disposed = true;
+
+        // A checkpoint in progress finishes first (it writes files under the store and uses its memory).
+        try
+        {
+            _checkpoint.Wait(TimeSpan.FromSeconds(30));
+        }
+        catch (AggregateException)
+        {
+            // Reported by the task's owner (the state machine records it as a fault).
+        }
+
 
         // Readers in flight finish before the store's memory goes away.
         SpinWait.SpinUntil(() => Volatile.Read(ref _active) == 0, TimeSpan.FromSeconds(10));

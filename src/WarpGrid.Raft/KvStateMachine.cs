@@ -34,17 +34,21 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
     private long _sequence; // odd while the applier changes the state (lists retry or take the gate)
     private long _stateIndex; // the Raft index the FASTER state reflects (applier only)
     private int _entriesSinceSnapshot;
+    private long _snapshotRequested; // timestamp of the last snapshot request, until the next entry (applier only)
+    private bool _checkpointDue; // a checkpoint was deferred while the previous one was written (applier only)
+    private volatile Exception? _checkpointFailure;
     private long _lastAppliedIndex;
     private bool _started; // set after RecoverAsync: later restores are snapshot installs from the leader
     private volatile string? _fault;
 
-    public KvStateMachine(DirectoryInfo location, string fasterDirectory, int snapshotInterval, int watchHistoryCapacity, ILogger logger)
+    public KvStateMachine(DirectoryInfo location, string fasterDirectory, int snapshotInterval, int watchHistoryCapacity, ILogger logger, Func<CheckpointCookie, Task>? checkpointGate = null)
         : base(location)
     {
         _snapshotInterval = snapshotInterval;
         _logger = logger;
         _watchHub = new WatchHub(watchHistoryCapacity, 64L * 1024 * 1024, 1024, 0);
         _faster = FasterStateStore.Open(fasterDirectory, logger);
+        _faster.BackgroundCheckpointGate = checkpointGate;
         List<(string Key, StoredValue Value)> all = _faster.ReadAll();
         _keys = ImmutableSortedSet.CreateRange(StringComparer.Ordinal, all.Select(p => p.Key));
         _revision = _faster.Recovered.Revision;
@@ -82,6 +86,12 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
     public string? RecoveryProblem => _faster.RecoveryProblem;
 
     public WatchHub Watches => _watchHub;
+
+    /// <summary>What the newest FASTER checkpoint completed since the start covers.</summary>
+    public CheckpointCookie LastCheckpoint => _faster.LastCheckpoint;
+
+    /// <summary>Whether a FASTER checkpoint is being written in the background.</summary>
+    public bool CheckpointInProgress => _faster.CheckpointInProgress;
 
     public long LastAppliedIndex => Volatile.Read(ref _lastAppliedIndex);
 
@@ -187,6 +197,18 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
 
     private async ValueTask<bool> ApplyEntryAsync(LogEntry entry, CancellationToken token)
     {
+        if (_checkpointFailure is { } failure)
+        {
+            throw new IOException($"Not applied: the FASTER checkpoint in the background failed ({failure.GetType().Name}: {failure.Message}).", failure);
+        }
+
+        if (_snapshotRequested != 0)
+        {
+            // DotNext writes the snapshot file before it hands over the next entry: how long the applier waited for it.
+            Log.AppliedAfterSnapshot(_logger, entry.Index, System.Diagnostics.Stopwatch.GetElapsedTime(_snapshotRequested).TotalMilliseconds);
+            _snapshotRequested = 0;
+        }
+
         if (entry.Index <= _stateIndex)
         {
             // Already in the recovered FASTER checkpoint (the WAL replays from the last snapshot file, which may be older).
@@ -205,18 +227,59 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
         _stateIndex = entry.Index;
         Volatile.Write(ref _lastAppliedIndex, entry.Index);
         Signal();
+        bool snapshot = false;
         if (++_entriesSinceSnapshot >= _snapshotInterval)
         {
             _entriesSinceSnapshot = 0;
-
-            // FASTER first (its cookie names this index), then DotNext writes the snapshot file from FASTER (PersistAsync),
-            // so the newest snapshot file is never ahead of the newest FASTER checkpoint.
-            await _faster.CheckpointAsync(new CheckpointCookie(entry.Index, Revision), token).ConfigureAwait(false);
-            Log.CheckpointTaken(_logger, entry.Index, Revision);
-            return true;
+            _checkpointDue = true;
+            snapshot = true; // DotNext writes the snapshot file from FASTER's state as of this entry (PersistAsync)
         }
 
-        return false;
+        if (_checkpointDue)
+        {
+            await BeginCheckpointAsync(entry.Index, token).ConfigureAwait(false);
+        }
+
+        if (snapshot)
+        {
+            _snapshotRequested = System.Diagnostics.Stopwatch.GetTimestamp();
+        }
+
+        return snapshot;
+    }
+
+    /// <summary>
+    /// Starts a FASTER checkpoint of the state as of <paramref name="index"/> (the entry just applied): the version
+    /// boundary is set here, between two entries, and the checkpoint is written in the background while the applier goes
+    /// on. While one is still being written the next is deferred to the first entry after it has finished. A failed
+    /// checkpoint is recorded as the state machine's fault when it fails, and the next entry then fails with it.
+    /// </summary>
+    private async ValueTask BeginCheckpointAsync(long index, CancellationToken token)
+    {
+        var cookie = new CheckpointCookie(index, Revision);
+        Task? completion = await _faster.TryBeginCheckpointAsync(cookie, token).ConfigureAwait(false);
+        if (completion is null)
+        {
+            Log.CheckpointDeferred(_logger, index);
+            return;
+        }
+
+        _checkpointDue = false;
+        _ = ObserveCheckpointAsync(completion, cookie);
+    }
+
+    private async Task ObserveCheckpointAsync(Task completion, CheckpointCookie cookie)
+    {
+        try
+        {
+            await completion.ConfigureAwait(false);
+            Log.CheckpointTaken(_logger, cookie.RaftIndex, cookie.Revision, _faster.LastCheckpointDuration.TotalMilliseconds);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _checkpointFailure = e;
+            RecordFault("taking the FASTER checkpoint", cookie.RaftIndex, e);
+        }
     }
 
     private async ValueTask<KvResult[]> ApplyAsync(List<KvOp> ops, CancellationToken token)
@@ -322,6 +385,7 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
 
     private async ValueTask PersistCoreAsync(IAsyncBinaryWriter writer, CancellationToken token)
     {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         ImmutableSortedSet<string> keys = _keys;
         long revision = Revision;
         var buffer = new ArrayBufferWriter<byte>(64 * 1024);
@@ -353,7 +417,7 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
         BinaryPrimitives.WriteUInt32LittleEndian(buffer.GetSpan(4), Crc32C.Finish(crc));
         buffer.Advance(4);
         await writer.Invoke(buffer.WrittenMemory, token).ConfigureAwait(false);
-        Log.SnapshotWritten(_logger, revision, keys.Count);
+        Log.SnapshotWritten(_logger, revision, keys.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
 
         async ValueTask<int> WriteChunkAsync()
         {
@@ -420,7 +484,16 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
         if (!_started)
         {
             // On start the newest snapshot file is ahead of FASTER: its checkpoint is missing, older or was unusable.
-            Log.CheckpointBehindSnapshot(_logger, snapshotFile.FullName, _stateIndex, _faster.RecoveryProblem ?? $"no FASTER checkpoint in '{_faster.Directory}' covers Raft index {snapshotIndex}");
+            // Older is expected: checkpoints are written in the background, so the member may have stopped while the
+            // checkpoint of that snapshot was written (or deferred behind the previous one).
+            if (_stateIndex > 0 && _faster.RecoveryProblem is null)
+            {
+                Log.CheckpointOlderThanSnapshot(_logger, snapshotFile.FullName, _stateIndex);
+            }
+            else
+            {
+                Log.CheckpointBehindSnapshot(_logger, snapshotFile.FullName, _stateIndex, _faster.RecoveryProblem ?? $"no FASTER checkpoint in '{_faster.Directory}' covers Raft index {snapshotIndex}");
+            }
         }
 
         byte[] bytes = await File.ReadAllBytesAsync(snapshotFile.FullName, token).ConfigureAwait(false);
@@ -513,6 +586,7 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync().ConfigureAwait(false);
+        await _faster.WaitForCheckpointAsync().ConfigureAwait(false); // a clean stop leaves a finished checkpoint
         _watchHub.Close();
         _faster.Dispose();
     }
@@ -522,8 +596,8 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
         [LoggerMessage(EventId = 3207, Level = LogLevel.Critical, Message = "Raft store state machine failed {What} at Raft index {Index}; this member stops applying entries until it is restarted.")]
         public static partial void StateMachineFailed(ILogger logger, string what, long index, Exception exception);
 
-        [LoggerMessage(EventId = 3200, Level = LogLevel.Debug, Message = "Raft store snapshot written at revision {Revision} with {KeyCount} keys.")]
-        public static partial void SnapshotWritten(ILogger logger, long revision, int keyCount);
+        [LoggerMessage(EventId = 3200, Level = LogLevel.Debug, Message = "Raft store snapshot written at revision {Revision} with {KeyCount} keys in {Milliseconds:F0} ms (the applier waits for it).")]
+        public static partial void SnapshotWritten(ILogger logger, long revision, int keyCount, double milliseconds);
 
         [LoggerMessage(EventId = 3201, Level = LogLevel.Information, Message = "Raft store state restored from snapshot {Snapshot}: revision {Revision}, {KeyCount} keys.")]
         public static partial void SnapshotRestored(ILogger logger, string snapshot, long revision, int keyCount);
@@ -531,11 +605,20 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
         [LoggerMessage(EventId = 3202, Level = LogLevel.Information, Message = "Raft store state recovered from the FASTER checkpoint in {Directory}: Raft index {Index}, revision {Revision}, {KeyCount} keys; the WAL replays the entries after it.")]
         public static partial void CheckpointRecovered(ILogger logger, string directory, long index, long revision, int keyCount);
 
-        [LoggerMessage(EventId = 3203, Level = LogLevel.Debug, Message = "FASTER checkpoint taken at Raft index {Index}, revision {Revision}.")]
-        public static partial void CheckpointTaken(ILogger logger, long index, long revision);
+        [LoggerMessage(EventId = 3203, Level = LogLevel.Debug, Message = "FASTER checkpoint taken at Raft index {Index}, revision {Revision}, written in the background in {Milliseconds:F0} ms.")]
+        public static partial void CheckpointTaken(ILogger logger, long index, long revision, double milliseconds);
+
+        [LoggerMessage(EventId = 3209, Level = LogLevel.Debug, Message = "Raft store applier resumed at Raft index {Index} {Milliseconds:F1} ms after it requested a snapshot file.")]
+        public static partial void AppliedAfterSnapshot(ILogger logger, long index, double milliseconds);
+
+        [LoggerMessage(EventId = 3208, Level = LogLevel.Debug, Message = "FASTER checkpoint at Raft index {Index} deferred: the previous checkpoint is still being written.")]
+        public static partial void CheckpointDeferred(ILogger logger, long index);
 
         [LoggerMessage(EventId = 3206, Level = LogLevel.Warning, Message = "Raft store state rebuilt from snapshot {Snapshot} (the FASTER state covered Raft index {Index}): {Cause}.")]
         public static partial void CheckpointBehindSnapshot(ILogger logger, string snapshot, long index, string cause);
+
+        [LoggerMessage(EventId = 3210, Level = LogLevel.Information, Message = "Raft store state loaded from snapshot {Snapshot}: the newest FASTER checkpoint (Raft index {Index}) is older (the member stopped while a checkpoint was written in the background).")]
+        public static partial void CheckpointOlderThanSnapshot(ILogger logger, string snapshot, long index);
 
         [LoggerMessage(EventId = 3204, Level = LogLevel.Debug, Message = "Raft snapshot {Snapshot} not loaded: the FASTER state already covers Raft index {Index}.")]
         public static partial void SnapshotNotNeeded(ILogger logger, string snapshot, long index);

@@ -89,6 +89,12 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
     /// <inheritdoc />
     public long Revision => _stateMachine?.Revision ?? 0;
 
+    /// <summary>What the newest FASTER checkpoint this member completed since it started covers (tests).</summary>
+    internal CheckpointCookie LastCheckpoint => _stateMachine?.LastCheckpoint ?? default;
+
+    /// <summary>Whether a FASTER checkpoint is being written in the background (tests).</summary>
+    internal bool CheckpointInProgress => _stateMachine?.CheckpointInProgress ?? false;
+
     /// <summary>Raised (on a thread-pool thread) when this member observes a new leader, or none (null).</summary>
     public event Action<string?>? LeaderChanged;
 
@@ -127,7 +133,7 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
         Directory.CreateDirectory(root);
         string membersFile = Path.Combine(root, "members");
 
-        _stateMachine = new KvStateMachine(new DirectoryInfo(Path.Combine(root, "snapshots")), Path.Combine(root, "faster"), _options.SnapshotInterval, _options.WatchHistoryCapacity, _loggerFactory.CreateLogger<KvStateMachine>());
+        _stateMachine = new KvStateMachine(new DirectoryInfo(Path.Combine(root, "snapshots")), Path.Combine(root, "faster"), _options.SnapshotInterval, _options.WatchHistoryCapacity, _loggerFactory.CreateLogger<KvStateMachine>(), _options.CheckpointGate);
         await _stateMachine.RecoverAsync(cancellationToken).ConfigureAwait(false);
         _wal = new WriteAheadLog(
             new WriteAheadLog.Options

@@ -62,6 +62,12 @@ public sealed class RaftStoreOptions
     /// </summary>
     public string? ForwardListen { get; set; }
 
+    /// <summary>
+    /// Test seam: awaited by each background FASTER checkpoint before it completes (see
+    /// <see cref="FasterStateStore.BackgroundCheckpointGate"/>). Not bound from configuration.
+    /// </summary>
+    internal Func<CheckpointCookie, Task>? CheckpointGate { get; set; }
+
     /// <summary>Changes kept for watches that resume from a revision (default 10,000).</summary>
     public int WatchHistoryCapacity { get; set; } = 10_000;
 

@@ -54,7 +54,7 @@ public sealed class FasterStateStoreTests : IDisposable
         const int Rounds = 8;
         string directory = Path.Combine(_root.Path, "compacted");
         const int keys = 3000; // 72 KB of records against 32 KB in memory: updates of records on disk append
-        long begin;
+        long begin = 0;
         using (FasterStateStore store = FasterStateStore.Open(directory, NullLogger.Instance, memoryBits: 15, pageBits: 12, compactAfterBytes: 64 * 1024))
         {
             // Each round rewrites every key; records that left the mutable region are copied, so the log grows.
@@ -66,12 +66,15 @@ public sealed class FasterStateStoreTests : IDisposable
                 }
 
                 store.Delete(Key(round)); // tombstones are compacted too
+
+                // Compaction runs after a checkpoint is durable; the begin address it reached is made durable by the
+                // next checkpoint, which captures the begin address when it starts.
+                begin = store.BeginAddress;
                 await store.CheckpointAsync(new CheckpointCookie(round + 1, round + 1), CancellationToken.None);
             }
 
             Assert.True(store.CompactedUntil > 0, "the log was never compacted");
-            begin = store.BeginAddress;
-            Assert.True(begin > 0);
+            Assert.True(begin > 0, "no checkpoint made a compaction durable");
         }
 
         using (FasterStateStore store = FasterStateStore.Open(directory, NullLogger.Instance, memoryBits: 15, pageBits: 12, compactAfterBytes: 64 * 1024))
@@ -94,6 +97,109 @@ public sealed class FasterStateStoreTests : IDisposable
                     Assert.Equal(Rounds, value.ModRevision);
                 }
             }
+        }
+    }
+
+    [Fact]
+    public async Task BackgroundCheckpoint_LetsWritesGoOnWhileItIsWritten_AndRecoversExactlyTheStateAtItsCookie()
+    {
+        string directory = Path.Combine(_root.Path, "background");
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cookie = new CheckpointCookie(RaftIndex: 4242, Revision: Count);
+        using (FasterStateStore store = FasterStateStore.Open(directory, NullLogger.Instance, memoryBits: 16, pageBits: 12))
+        {
+            // The checkpoint is held in progress until the test releases it: a checkpoint on the write path would never
+            // let TryBeginCheckpointAsync return (the wait below fails instead of hanging).
+            store.BackgroundCheckpointGate = _ => release.Task;
+            for (int i = 0; i < Count; i++)
+            {
+                store.Upsert(Key(i), new StoredValue(Value(i, 0), i + 1, i + 1));
+            }
+
+            // Another thread stays inside FASTER's epoch (a reader in the middle of an operation): FASTER cannot move to
+            // the next version until it leaves, so the checkpoint may not return to the applier before then; any write
+            // the applier made meanwhile would be in the checkpoint although it comes after the cookie.
+            using var entered = new ManualResetEventSlim();
+            using var leave = new ManualResetEventSlim();
+            var holder = new Thread(() =>
+            {
+                using (store.EnterEpochForTest())
+                {
+                    entered.Set();
+                    leave.Wait();
+                }
+            });
+            holder.Start();
+            entered.Wait();
+            Task<Task?> begin = store.TryBeginCheckpointAsync(cookie, CancellationToken.None).AsTask();
+            await PollAsync(() => store.VersionSwitchWaits >= 20, "the applier waiting for the checkpoint's version switch");
+            Assert.False(begin.IsCompleted, "the checkpoint returned to the applier before FASTER switched to the next version");
+            leave.Set();
+            holder.Join();
+            Task? completion = await begin.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.NotNull(completion);
+            Assert.True(store.CheckpointInProgress);
+
+            // One checkpoint at a time: a second one is not started while the first is written.
+            Assert.Null(await store.TryBeginCheckpointAsync(new CheckpointCookie(4243, Count), CancellationToken.None));
+
+            // The writer goes on meanwhile: updates, new keys and deletes after the cookie's boundary, read back at once.
+            for (int i = 0; i < Count; i += 2)
+            {
+                store.Upsert(Key(i), new StoredValue(Value(i, 1), Count + i + 1, i + 1));
+            }
+
+            for (int i = 0; i < 100; i++)
+            {
+                store.Upsert($"after/{i}", new StoredValue([1], 2 * Count + i, 2 * Count + i));
+            }
+
+            store.Delete(Key(1));
+            store.Delete(Key(Count - 1));
+            Assert.Equal(Value(0, 1), (await store.ReadAsync(Key(0)))!.Value);
+            Assert.Null(await store.ReadAsync(Key(1)));
+            Assert.True(store.CheckpointInProgress);
+            Assert.Equal(default, store.LastCheckpoint);
+
+            release.SetResult();
+            await completion.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.False(store.CheckpointInProgress);
+            Assert.Equal(cookie, store.LastCheckpoint);
+        }
+
+        // Closed without another checkpoint: the recovered state is the state at the cookie, none of the later writes.
+        using (FasterStateStore store = FasterStateStore.Open(directory, NullLogger.Instance, memoryBits: 16, pageBits: 12))
+        {
+            Assert.Null(store.RecoveryProblem);
+            Assert.Equal(cookie, store.Recovered);
+            Assert.Equal(Count, store.ReadAll().Count);
+            Assert.Null(await store.ReadAsync("after/0"));
+            Assert.Null(await store.ReadAsync("after/99"));
+            await AssertValuesAsync(store, generation: 0);
+        }
+    }
+
+    [Fact]
+    public async Task FailedBackgroundCheckpoint_FaultsItsTask_AndIsNotReportedAsTaken()
+    {
+        string directory = Path.Combine(_root.Path, "failing");
+        using FasterStateStore store = FasterStateStore.Open(directory, NullLogger.Instance);
+        store.Upsert("a", new StoredValue([1], 1, 1));
+        store.BackgroundCheckpointGate = _ => Task.FromException(new IOException("disk full (test)"));
+        Task? failing = await store.TryBeginCheckpointAsync(new CheckpointCookie(1, 1), CancellationToken.None);
+        Assert.NotNull(failing);
+        IOException error = await Assert.ThrowsAsync<IOException>(() => failing);
+        Assert.Equal("disk full (test)", error.Message);
+        Assert.Equal(default, store.LastCheckpoint);
+    }
+
+    private static async Task PollAsync(Func<bool> condition, string what)
+    {
+        DateTime deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Delay(10);
         }
     }
 

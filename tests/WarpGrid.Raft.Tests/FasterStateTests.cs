@@ -127,6 +127,107 @@ public sealed class FasterStateTests : IDisposable
         await AssertAllKeysAsync(cluster[follower]);
     }
 
+    [Fact]
+    public async Task WritesAreAcknowledged_WhileEveryMembersCheckpointIsHeldInProgress_AndARestartedMemberRecoversEveryKey()
+    {
+        // Every member's background checkpoint stays in progress until the test releases it. An applier that waited for
+        // its checkpoint would stop at the first one (entry 16) and the writes after it would time out.
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
+        await using var cluster = new RaftTestCluster(3, o =>
+        {
+            o.SnapshotInterval = Interval;
+            string member = o.Listen!;
+            o.CheckpointGate = _ =>
+            {
+                started.AddOrUpdate(member, 1, (_, n) => n + 1);
+                return release.Task;
+            };
+        });
+        await cluster.StartAllAsync();
+        int leader = await cluster.WaitForLeaderAsync();
+        for (int i = 0; i < Keys; i++)
+        {
+            await cluster[leader].PutAsync($"f/{i:D3}", Bytes($"v{i}"));
+        }
+
+        for (int member = 0; member < 3; member++)
+        {
+            await RaftTestCluster.WaitForRevisionAsync(cluster[member], Keys);
+
+            // 100 entries crossed six snapshot intervals on each member, yet one checkpoint was started and none completed.
+            Assert.Equal(1, started[cluster.Addresses[member]]);
+            Assert.Equal(default, cluster[member].LastCheckpoint);
+        }
+
+        // Released: the held checkpoints complete; the deferred one starts with the next entry and covers all of it.
+        release.SetResult();
+        for (int member = 0; member < 3; member++)
+        {
+            RaftClusterStore store = cluster[member];
+            await PollAsync(() => store.LastCheckpoint.RaftIndex > 0 && !store.CheckpointInProgress, $"member {member}'s held checkpoint to complete");
+        }
+
+        Assert.Equal(Keys + 1, await cluster[leader].PutAsync("g/after", Bytes("x")));
+        for (int member = 0; member < 3; member++)
+        {
+            RaftClusterStore store = cluster[member];
+            await PollAsync(() => store.LastCheckpoint.Revision == Keys + 1, $"member {member}'s checkpoint of revision {Keys + 1}");
+            Assert.Null(store.GetStatus().Fault);
+        }
+
+        // A restarted member recovers from its own background checkpoint, ahead of its newest snapshot file.
+        int follower = (leader + 1) % 3;
+        await cluster.StopAsync(follower);
+        var logs = new CapturingLoggerFactory();
+        await cluster.StartAsync(follower, loggerFactory: logs);
+        Assert.Contains($"revision {Keys + 1}", logs.Single(3202));
+        Assert.Empty(logs.AtLeast(LogLevel.Warning));
+        IReadOnlyList<StoreEntry> entries = await cluster[follower].ListAsync("f/");
+        Assert.Equal(Keys, entries.Count);
+        Assert.All(entries, e => Assert.Equal($"v{int.Parse(e.Key[2..], System.Globalization.CultureInfo.InvariantCulture)}", Text(e)));
+        Assert.Equal("x", Text(await cluster[follower].GetAsync("g/after")));
+    }
+
+    [Fact]
+    public async Task FailedBackgroundCheckpoint_IsTheMembersRecordedFault_AndStopsItsApplier()
+    {
+        RaftStoreOptions options = Options();
+        options.OperationTimeout = TimeSpan.FromSeconds(3);
+        options.CheckpointGate = _ => Task.FromException(new IOException("disk full (test)"));
+        var logs = new CapturingLoggerFactory();
+        await using var store = new RaftClusterStore(options, logs);
+        await store.StartAsync();
+        await store.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+        for (int i = 0; i < 2 * Interval && store.GetStatus().Fault is null; i++)
+        {
+            try
+            {
+                await store.PutAsync($"f/{i:D3}", Bytes("v"));
+            }
+            catch (ClusterUnavailableException)
+            {
+                break; // the write after the failed checkpoint is not applied any more
+            }
+        }
+
+        await PollAsync(() => store.GetStatus().Fault is not null, "the fault to be recorded");
+        string fault = store.GetStatus().Fault!;
+        Assert.Contains("FASTER checkpoint", fault);
+        Assert.Contains("disk full (test)", fault);
+        Assert.Contains(logs.AtLeast(LogLevel.Critical), m => m.Contains("taking the FASTER checkpoint", StringComparison.Ordinal));
+    }
+
+    private static async Task PollAsync(Func<bool> condition, string what)
+    {
+        DateTime deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Delay(20);
+        }
+    }
+
     private RaftStoreOptions Options() => new() { Listen = _address, DataDirectory = Data, SnapshotInterval = Interval };
 
     private async Task<RaftClusterStore> OpenAsync(ILoggerFactory logs)
