@@ -160,6 +160,7 @@ public sealed class ComponentFieldsTests(ComponentFieldsFixture fixture) : IClas
         ("path-space", "err"),
         ("path-newline", "err"),
         ("path-fragment", "ok"),
+        ("path-no-leading-slash", "err"),
         ("scheme-http", "ok"),
         ("scheme-none", "ok"),
         ("scheme-other-valid", "ok"),

@@ -438,6 +438,7 @@ static void header_checks(int32_t request)
     line_unit("path-space", outgoing_request_set_path(outgoing, 1, STR("/a b")));
     line_unit("path-newline", outgoing_request_set_path(outgoing, 1, STR("/a\nb")));
     line_unit("path-fragment", outgoing_request_set_path(outgoing, 1, STR("/a#b")));
+    line_unit("path-no-leading-slash", outgoing_request_set_path(outgoing, 1, STR("@evil.example/x")));
     line_unit("scheme-http", outgoing_request_set_scheme(outgoing, 1, SCHEME_HTTP, "", 0));
     line_unit("scheme-none", outgoing_request_set_scheme(outgoing, 0, 0, "", 0));
     line_unit("scheme-other-valid", outgoing_request_set_scheme(outgoing, 1, SCHEME_OTHER, STR("git+ssh")));

@@ -32,9 +32,17 @@ internal static class HttpSyntax
     /// <c>set-path-with-query</c>: the bytes a request target may hold unencoded (as <c>http::uri::PathAndQuery</c>):
     /// no space, control or non-ASCII character; <c>"</c>, <c>{</c>, <c>}</c> pass in the path as clients send them,
     /// the query also takes <c>?</c>, <c>`</c>, <c>|</c>, <c>^</c>, <c>[</c>, <c>]</c>, <c>\</c>; a <c>#</c> starts a fragment, which is not checked.
+    /// Stricter than the crate: a non-empty value must start with <c>/</c> (origin-form).
     /// </summary>
     public static bool IsValidPathWithQuery(ReadOnlySpan<char> text)
     {
+        // origin-form: the path starts with "/" (or is empty). The http crate would also take "abc" or "@host/x", which
+        // glued to the authority names another host.
+        if (!text.IsEmpty && text[0] != '/')
+        {
+            return false;
+        }
+
         var query = false;
         foreach (var ch in text)
         {

@@ -19,6 +19,10 @@ public sealed class HttpSyntaxTests
     [InlineData("/?q=a b", false)]
     [InlineData("/?q=\"", false)]
     [InlineData("/é", false)]
+    [InlineData("abc", false)]
+    [InlineData("@evil.example/x", false)]
+    [InlineData("?q=1", false)]
+    [InlineData("*", false)]
     public void Path_with_query(string path, bool valid) => Assert.Equal(valid, HttpSyntax.IsValidPathWithQuery(path));
 
     [Theory]
