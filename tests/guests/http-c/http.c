@@ -23,6 +23,10 @@
 //   /bad-content-length  builds a response with "content-length: abc" (valid field syntax, not a length); when
 //                        outgoing-response.body refuses it, answers 200 "outgoing-response.body refused\n" instead
 //   /fields-too-large    appends 1 KiB values to one fields until the host refuses (a trap past its 128 KiB limit)
+//   /outbound?to=H:P&mode=M&kib=N
+//                        POSTs N KiB (byte i is i % 251) to http://H:P through wasi:http/outgoing-handler and answers
+//                        200 with what happened (see outbound() below for the modes: stream, buffered, drop, short,
+//                        long, reset); the deployment needs [capabilities] http_outbound for H
 //   anything else        404 text/plain "http-c: unknown path <path>"
 #include <stdint.h>
 #include <stddef.h>
@@ -30,6 +34,8 @@
 #define IMPORT(module, name) __attribute__((import_module(module), import_name(name)))
 #define HTTP "wasi:http/types@0.2.12"
 #define STREAMS "wasi:io/streams@0.2.12"
+#define POLL "wasi:io/poll@0.2.12"
+#define OUTGOING "wasi:http/outgoing-handler@0.2.12"
 
 IMPORT(HTTP, "[constructor]fields") int32_t fields_new(void);
 IMPORT(HTTP, "[method]fields.append") void fields_append(int32_t self, const char *name, size_t name_len, const char *value, size_t value_len, void *ret);
@@ -61,6 +67,22 @@ IMPORT(HTTP, "[static]outgoing-body.finish") void body_finish(int32_t body, int3
 IMPORT(HTTP, "[static]response-outparam.set") void outparam_set(int32_t param, int32_t is_err, int32_t v0, int32_t v1, int64_t v2, int32_t v3, int32_t v4, int32_t v5, int32_t v6);
 IMPORT(STREAMS, "[method]output-stream.blocking-write-and-flush") void stream_write_and_flush(int32_t self, const char *bytes, size_t len, void *ret);
 IMPORT(STREAMS, "[resource-drop]output-stream") void stream_drop(int32_t self);
+// The outbound side (see outbound()).
+IMPORT(HTTP, "[method]outgoing-request.body") void request_body(int32_t self, void *ret);
+IMPORT(HTTP, "[resource-drop]outgoing-body") void body_drop(int32_t self);
+IMPORT(HTTP, "[method]future-incoming-response.subscribe") int32_t future_subscribe(int32_t self);
+IMPORT(HTTP, "[method]future-incoming-response.get") void future_get(int32_t self, void *ret);
+IMPORT(HTTP, "[method]incoming-response.status") int32_t incoming_status(int32_t self);
+IMPORT(HTTP, "[method]incoming-response.consume") void incoming_consume(int32_t self, void *ret);
+IMPORT(HTTP, "[method]incoming-body.stream") void incoming_body_stream(int32_t self, void *ret);
+IMPORT(HTTP, "http-error-code") void http_error_code(int32_t err, void *ret);
+IMPORT(OUTGOING, "handle") void outgoing_handle(int32_t request, int32_t has_options, int32_t options, void *ret);
+IMPORT(POLL, "[method]pollable.block") void pollable_block(int32_t self);
+IMPORT(POLL, "[resource-drop]pollable") void pollable_drop(int32_t self);
+IMPORT(STREAMS, "[method]output-stream.check-write") void stream_check_write(int32_t self, void *ret);
+IMPORT(STREAMS, "[method]output-stream.write") void stream_write(int32_t self, const char *bytes, size_t len, void *ret);
+IMPORT(STREAMS, "[method]output-stream.subscribe") int32_t stream_subscribe(int32_t self);
+IMPORT(STREAMS, "[method]input-stream.blocking-read") void stream_blocking_read(int32_t self, int64_t len, void *ret);
 IMPORT("wasi:random/random@0.2.12", "get-random-bytes") void random_bytes(int64_t len, void *ret);
 // log(level: level, context: string, message: string): the enum flattens to its case index.
 IMPORT("wasi:logging/logging@0.1.0-draft", "log") void log_record(int32_t level, const char *context, size_t context_len, const char *message, size_t message_len);
@@ -512,6 +534,327 @@ static void respond(int32_t outparam, int32_t status, const char *prefix, const 
     finish(r.body);
 }
 
+// ---- /outbound: a streamed outbound request body ------------------------------------------------------------------
+
+
+// wasi:http error-code cases in WIT order (their index is the variant discriminant).
+static const char *const error_cases[] = {
+    "DNS-timeout", "DNS-error", "destination-not-found", "destination-unavailable", "destination-IP-prohibited",
+    "destination-IP-unroutable", "connection-refused", "connection-terminated", "connection-timeout",
+    "connection-read-timeout", "connection-write-timeout", "connection-limit-reached", "TLS-protocol-error",
+    "TLS-certificate-error", "TLS-alert-received", "HTTP-request-denied", "HTTP-request-length-required",
+    "HTTP-request-body-size", "HTTP-request-method-invalid", "HTTP-request-URI-invalid", "HTTP-request-URI-too-long",
+    "HTTP-request-header-section-size", "HTTP-request-header-size", "HTTP-request-trailer-section-size",
+    "HTTP-request-trailer-size", "HTTP-response-incomplete", "HTTP-response-header-section-size",
+    "HTTP-response-header-size", "HTTP-response-body-size", "HTTP-response-trailer-section-size",
+    "HTTP-response-trailer-size", "HTTP-response-transfer-coding", "HTTP-response-content-coding",
+    "HTTP-response-timeout", "HTTP-upgrade-failed", "HTTP-protocol-error", "loop-detected", "configuration-error",
+    "internal-error",
+};
+enum { ERROR_REQUEST_BODY_SIZE = 17 };
+
+// The answer of /outbound, built up as the request goes.
+static char out[1024];
+static size_t out_len;
+
+static void out_put(const char *bytes, size_t len)
+{
+    for (size_t i = 0; i < len && out_len < sizeof out; i++) {
+        out[out_len++] = bytes[i];
+    }
+}
+
+static void out_puts(const char *s)
+{
+    out_put(s, length(s));
+}
+
+static void put_u64(uint64_t n)
+{
+    char digits[20];
+    size_t count = 0;
+    do {
+        digits[count++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n != 0);
+    while (count > 0) {
+        out_put(&digits[--count], 1);
+    }
+}
+
+// An error-code value (discriminant byte at e, payload at e + 8): its case, and the size of a body-size error.
+static void put_error_code(const unsigned char *e)
+{
+    out_puts(e[0] < sizeof error_cases / sizeof error_cases[0] ? error_cases[e[0]] : "unknown");
+    if (e[0] == ERROR_REQUEST_BODY_SIZE && e[8] != 0) {
+        out_puts(" size=");
+        put_u64(*(const uint64_t *)(e + 16));
+    }
+}
+
+// A stream-error (discriminant byte at e, io-error handle at e + 4): "closed", or the error code behind it.
+static void put_stream_error(const unsigned char *e)
+{
+    if (e[0] != 0) {
+        out_puts("closed");
+        return;
+    }
+    int32_t error = *(const int32_t *)(e + 4);
+    http_error_code(error, ret);
+    if (ret[0] == 0) {
+        out_puts("io-error");
+        return;
+    }
+    put_error_code(ret + 8);
+}
+
+static const char *query_value(const char *query, size_t query_len, const char *key, size_t *value_len)
+{
+    size_t key_len = length(key);
+    for (size_t i = 0; i + key_len <= query_len; i++) {
+        if ((i == 0 || query[i - 1] == '?' || query[i - 1] == '&') && equals(query + i, key_len, key)) {
+            size_t end = i + key_len;
+            while (end < query_len && query[end] != '&') {
+                end++;
+            }
+            *value_len = end - i - key_len;
+            return query + i + key_len;
+        }
+    }
+    *value_len = 0;
+    return "";
+}
+
+static uint64_t parse_u64(const char *s, size_t len)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        n = n * 10 + (uint64_t)(s[i] - '0');
+    }
+    return n;
+}
+
+// An outgoing request to http://<authority><path>, optionally with a content-length header.
+static int32_t outbound_request(int32_t method, const char *authority, size_t authority_len, const char *path, int has_length, uint64_t content_length)
+{
+    int32_t headers = fields_new();
+    if (has_length) {
+        char digits[24];
+        size_t n = 0;
+        uint64_t rest = content_length;
+        char reversed[20];
+        size_t count = 0;
+        do {
+            reversed[count++] = (char)('0' + rest % 10);
+            rest /= 10;
+        } while (rest != 0);
+        while (count > 0) {
+            digits[n++] = reversed[--count];
+        }
+        static const char name[] = "content-length";
+        fields_append(headers, name, sizeof name - 1, digits, n, ret);
+        if (ret[0] != 0) {
+            __builtin_trap();
+        }
+    }
+    int32_t request = outgoing_request_new(headers);
+    if (outgoing_request_set_method(request, method, 0, 0) != 0 || outgoing_request_set_scheme(request, 1, 0, 0, 0) != 0
+        || outgoing_request_set_authority(request, 1, authority, authority_len) != 0
+        || outgoing_request_set_path(request, 1, path, length(path)) != 0) {
+        __builtin_trap();
+    }
+    return request;
+}
+
+static int32_t send(int32_t request)
+{
+    outgoing_handle(request, 0, 0, ret);
+    if (ret[0] != 0) {
+        out_puts("handle-error=");
+        put_error_code(ret + 8);
+        return -1;
+    }
+    return *(int32_t *)(ret + 8);
+}
+
+// Waits for the response of an outbound request: "status=S body=B", or "error=<case>".
+static void put_response(int32_t future)
+{
+    int32_t pollable = future_subscribe(future);
+    pollable_block(pollable);
+    pollable_drop(pollable);
+    // option<result<result<incoming-response, error-code>>>: some at 0, outer ok at 8, inner case at 16, payload at 24.
+    future_get(future, ret);
+    if (ret[0] == 0 || ret[8] != 0) {
+        out_puts("no-response");
+        return;
+    }
+    if (ret[16] != 0) {
+        out_puts("error=");
+        put_error_code(ret + 24);
+        return;
+    }
+    int32_t response = *(int32_t *)(ret + 24);
+    out_puts("status=");
+    put_u64((uint64_t)incoming_status(response));
+    out_puts(" body=");
+    incoming_consume(response, ret);
+    int32_t body = expect_handle();
+    incoming_body_stream(body, ret);
+    int32_t stream = expect_handle();
+    for (;;) {
+        stream_blocking_read(stream, 256, ret);
+        if (ret[0] != 0) {
+            break;
+        }
+        out_put(*(const char **)(ret + 4), *(size_t *)(ret + 8));
+    }
+}
+
+static char chunk[64 * 1024];
+
+// Writes bytes [from, to) of the pattern the way a non-blocking writer does: check-write, wait on the stream's
+// pollable while it reports no room, write what it allows. Returns the offset reached; on a stream error it appends
+// "write-error=<error> after=<offset>".
+static uint64_t write_pattern(int32_t stream, uint64_t from, uint64_t to)
+{
+    while (from < to) {
+        // result<u64, stream-error>: case at 0, the u64 (or the stream-error) at 8.
+        stream_check_write(stream, ret);
+        if (ret[0] != 0) {
+            out_puts("write-error=");
+            put_stream_error(ret + 8);
+            break;
+        }
+        uint64_t permit = *(uint64_t *)(ret + 8);
+        if (permit == 0) {
+            int32_t pollable = stream_subscribe(stream);
+            pollable_block(pollable);
+            pollable_drop(pollable);
+            continue;
+        }
+        size_t n = sizeof chunk;
+        if (permit < n) {
+            n = (size_t)permit;
+        }
+        if (to - from < n) {
+            n = (size_t)(to - from);
+        }
+        for (size_t i = 0; i < n; i++) {
+            chunk[i] = (char)((from + i) % 251);
+        }
+        // result<_, stream-error>: case at 0, the stream-error at 4.
+        stream_write(stream, chunk, n, ret);
+        if (ret[0] != 0) {
+            out_puts("write-error=");
+            put_stream_error(ret + 4);
+            break;
+        }
+        from += n;
+    }
+    if (from < to) {
+        out_puts(" after=");
+        put_u64(from);
+        out_puts(" ");
+    }
+    return from;
+}
+
+static void finish_outbound(int32_t body)
+{
+    body_finish(body, 0, 0, ret);
+    if (ret[0] != 0) {
+        out_puts("finish-error=");
+        put_error_code(ret + 8);
+        out_puts(" ");
+    } else {
+        out_puts("finished ");
+    }
+}
+
+// /outbound?to=H:P&mode=M&kib=N: POSTs N KiB to http://H:P/sink (or /reset) and answers what happened. Modes:
+//   stream    handle first, write half, GET /progress (the server answers once it has received body bytes: proof the
+//             body streams), write the rest, finish: "progress=<answer> finished status=S body=B"
+//   buffered  write all, finish, then handle (the common order): "finished status=S body=B"
+//   drop      handle, write half, drop the body without finish: "error=<case>" from the response future
+//   short     content-length N KiB, handle, write half, finish: "finish-error=HTTP-request-body-size size=<half> ..."
+//   long      content-length N KiB, handle, write N KiB - 5, then 15 bytes in one write:
+//             "write-error=HTTP-request-body-size size=<N KiB + 10> after=<N KiB - 5> ..."
+//   reset     handle, write to /reset (the server resets the connection mid-body) until a write fails
+static void outbound(int32_t outparam, const char *query, size_t query_len)
+{
+    size_t to_len, mode_len, kib_len;
+    const char *to = query_value(query, query_len, "to=", &to_len);
+    const char *mode = query_value(query, query_len, "mode=", &mode_len);
+    uint64_t total = parse_u64(query_value(query, query_len, "kib=", &kib_len), kib_len) * 1024;
+    uint64_t half = total / 2;
+    enum { METHOD_GET = 0, METHOD_POST = 2 };
+    out_len = 0;
+    int with_length = equals(mode, mode_len, "short") || equals(mode, mode_len, "long");
+    int32_t request = outbound_request(METHOD_POST, to, to_len, equals(mode, mode_len, "reset") ? "/reset" : "/sink", with_length, total);
+    request_body(request, ret);
+    int32_t body = expect_handle();
+    body_write(body, ret);
+    int32_t stream = expect_handle();
+
+    if (equals(mode, mode_len, "buffered")) {
+        write_pattern(stream, 0, total);
+        stream_drop(stream);
+        finish_outbound(body);
+        int32_t future = send(request);
+        if (future >= 0) {
+            put_response(future);
+        }
+    } else {
+        int32_t future = send(request);
+        if (future < 0) {
+            __builtin_trap();
+        }
+        if (equals(mode, mode_len, "stream")) {
+            write_pattern(stream, 0, half);
+            int32_t progress = send(outbound_request(METHOD_GET, to, to_len, "/progress", 0, 0));
+            out_puts("progress=");
+            put_response(progress);
+            out_puts(" ");
+            write_pattern(stream, half, total);
+            stream_drop(stream);
+            finish_outbound(body);
+        } else if (equals(mode, mode_len, "drop")) {
+            write_pattern(stream, 0, half);
+            stream_drop(stream);
+            body_drop(body);
+        } else if (equals(mode, mode_len, "short")) {
+            write_pattern(stream, 0, half);
+            stream_drop(stream);
+            finish_outbound(body);
+        } else if (equals(mode, mode_len, "long")) {
+            // One write of 15 bytes crosses the declared length from 5 bytes short of it.
+            if (write_pattern(stream, 0, total - 5) == total - 5) {
+                write_pattern(stream, total - 5, total + 10);
+            }
+            stream_drop(stream);
+            finish_outbound(body);
+        } else {
+            write_pattern(stream, 0, total);
+            stream_drop(stream);
+            finish_outbound(body);
+        }
+        put_response(future);
+    }
+
+    struct response r = start(200);
+    outparam_set(outparam, 0, r.response, 0, 0, 0, 0, 0, 0);
+    write_all(r.stream, out, out_len);
+    stream_drop(r.stream);
+    finish(r.body);
+}
+
+static int starts_with(const char *a, size_t a_len, const char *prefix)
+{
+    size_t n = length(prefix);
+    return a_len >= n && equals(a, n, prefix);
+}
+
 __attribute__((export_name("wasi:http/incoming-handler@0.2.12#handle"))) void handle(int32_t request, int32_t outparam)
 {
     request_path_with_query(request, ret);
@@ -530,7 +873,9 @@ __attribute__((export_name("wasi:http/incoming-handler@0.2.12#handle"))) void ha
         }
     }
 
-    if (equals(name, name_len, "/hello")) {
+    if (starts_with(name, name_len, "/outbound?")) {
+        outbound(outparam, name + 9, name_len - 9);
+    } else if (equals(name, name_len, "/hello")) {
         respond(outparam, 200, "Hello from C on WarpGrid (wasi:http)!\n", "", 0);
     } else if (equals(name, name_len, "/trap-mid")) {
         struct response r = start(200);

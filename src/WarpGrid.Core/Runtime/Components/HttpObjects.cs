@@ -115,7 +115,7 @@ public sealed class OutboundHttpPolicy
 }
 
 /// <summary>A <c>wasi:http</c> error-code case.</summary>
-internal sealed record HttpErrorCode(string Case, string? Message = null)
+internal sealed record HttpErrorCode(string Case, string? Message = null, ulong? Size = null)
 {
     public static HttpErrorCode Internal(string message) => new("internal-error", message);
 }
@@ -583,36 +583,44 @@ internal sealed class OutgoingResponse(Fields headers)
     public OutgoingBody? Body { get; set; }
 }
 
-/// <summary>An outgoing body: of the response (written through to the client) or of an outbound request (buffered).</summary>
-internal sealed class OutgoingBody
+/// <summary>
+/// An outgoing body: of the response (written through to the client) or of an outbound request (streamed to the
+/// connection, see <see cref="OutboundRequestBody"/>).
+/// </summary>
+internal sealed class OutgoingBody : IDisposable
 {
     public OutgoingBody(HttpCallState response)
     {
         Response = response;
     }
 
-    public OutgoingBody(long maxBytes)
+    public OutgoingBody(OutboundRequestBody outbound)
     {
-        Buffer = new MemoryStream();
-        MaxBytes = maxBytes;
+        Outbound = outbound;
     }
 
     public HttpCallState? Response { get; }
 
-    public MemoryStream? Buffer { get; }
-
-    public long MaxBytes { get; }
+    public OutboundRequestBody? Outbound { get; }
 
     public bool StreamTaken { get; set; }
 
     public bool Finished { get; set; }
 
-    /// <summary>Called when an outbound request body is finished.</summary>
-    public Action? OnFinished { get; set; }
+    /// <summary>Dropped by the guest (or left at the end of the request) without <c>finish</c>: an outbound request is aborted.</summary>
+    public void Dispose()
+    {
+        if (!Finished)
+        {
+            Outbound?.Abort(new HttpErrorCode("HTTP-protocol-error"), "the guest dropped the outgoing-body without calling outgoing-body.finish");
+        }
+    }
 }
 
 internal sealed class OutgoingBodyStream(OutgoingBody body) : OutputStream
 {
+    public override long CheckWrite() => body.Outbound?.CheckWrite() ?? base.CheckWrite();
+
     public override void Write(ReadOnlySpan<byte> bytes)
     {
         if (body.Finished)
@@ -626,15 +634,12 @@ internal sealed class OutgoingBodyStream(OutgoingBody body) : OutputStream
             return;
         }
 
-        if (body.Buffer!.Length + bytes.Length > body.MaxBytes)
-        {
-            throw new StreamFailedException($"outbound request body is larger than {body.MaxBytes} bytes");
-        }
-
-        body.Buffer.Write(bytes);
+        body.Outbound!.Write(bytes);
     }
 
     public override void Flush() => body.Response?.FlushBody();
+
+    public override Pollable Subscribe() => body.Outbound?.Subscribe() ?? base.Subscribe();
 }
 
 internal sealed class OutgoingRequest(Fields headers)

@@ -62,7 +62,11 @@ internal sealed class IoError(string message, Exception? exception = null)
 }
 
 /// <summary>Thrown inside stream implementations for <c>stream-error::last-operation-failed</c>.</summary>
-internal sealed class StreamFailedException(string message, Exception? inner = null) : Exception(message, inner);
+internal sealed class StreamFailedException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>The <c>wasi:http</c> error behind the failure (what <c>http-error-code</c> reports for its io-error), if any.</summary>
+    public HttpErrorCode? Code { get; init; }
+}
 
 /// <summary>A <c>wasi:io/streams</c> input-stream.</summary>
 internal abstract class InputStream

@@ -11,7 +11,7 @@ internal static unsafe class WasiHttp
 
     public static Dictionary<string, HostFunction> Types() => new(StringComparer.Ordinal)
     {
-        ["http-error-code"] = static (ref HostCall c) => Val.None(c.Result),
+        ["http-error-code"] = HttpErrorCodeOf,
 
         // fields (validation and ordering: Fields)
         ["[constructor]fields"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Fields, new Fields()),
@@ -170,13 +170,18 @@ internal static unsafe class WasiHttp
         {
             var body = c.Take<OutgoingBody>(0);
             body.Finished = true;
+            if (body.Outbound?.Finish() is { } error)
+            {
+                ErrorResult(c.Result, error);
+                return;
+            }
+
             if (body.Response is { } response)
             {
                 response.BodyFinished = true;
                 response.FlushBody();
             }
 
-            body.OnFinished?.Invoke();
             Val.Ok(c.Result);
         },
 
@@ -219,7 +224,7 @@ internal static unsafe class WasiHttp
                 return;
             }
 
-            request.Body = new OutgoingBody(c.State.MaxOutboundBodyBytes);
+            request.Body = new OutgoingBody(new OutboundRequestBody(c.State.MaxOutboundBodyBytes, ContentLength(request.Headers, out _)));
             CVal body = default;
             c.NewResource(&body, HostResource.OutgoingBody, request.Body);
             Val.Ok(c.Result, &body);
@@ -391,18 +396,48 @@ internal static unsafe class WasiHttp
             timeout = remaining;
         }
 
-        var body = request.Body;
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var task = OutboundSender.Send(client, message, request, started.Task, timeout);
-        if (body is null || body.Finished)
+        var body = request.Body?.Outbound;
+        ContentLength(request.Headers, out var badLength);
+        if (badLength is not null)
         {
-            started.TrySetResult();
-        }
-        else
-        {
-            body.OnFinished = () => started.TrySetResult();
+            body?.Abort(HttpErrorCode.Internal(badLength), badLength);
+            CVal invalid = default;
+            c.NewResource(&invalid, HostResource.FutureIncomingResponse, new FutureIncomingResponse(HttpErrorCode.Internal(badLength)));
+            Val.Ok(c.Result, &invalid);
+            return;
         }
 
+        if (body?.Error is { } bodyError)
+        {
+            // The body is already broken (dropped unfinished, or finished short of its content-length): nothing is sent.
+            CVal failed = default;
+            c.NewResource(&failed, HostResource.FutureIncomingResponse, new FutureIncomingResponse(bodyError));
+            Val.Ok(c.Result, &failed);
+            return;
+        }
+
+        // Sending starts now: the head, then the body as the guest writes it (what it wrote before comes first).
+        if (body is not null)
+        {
+            message.Content = body.Start(deadline);
+        }
+
+        foreach (var header in request.Headers.Entries)
+        {
+            if (body is not null && string.Equals(header.Key, "content-length", StringComparison.OrdinalIgnoreCase))
+            {
+                continue; // the content reports it (TryComputeLength)
+            }
+
+            var value = Encoding.Latin1.GetString(header.Value);
+            if (!message.Headers.TryAddWithoutValidation(header.Key, value))
+            {
+                message.Content ??= new ByteArrayContent([]);
+                message.Content.Headers.TryAddWithoutValidation(header.Key, value);
+            }
+        }
+
+        var task = OutboundSender.Send(client, message, body, timeout);
         CVal future = default;
         c.NewResource(&future, HostResource.FutureIncomingResponse, new FutureIncomingResponse(task));
         Val.Ok(c.Result, &future);
@@ -460,12 +495,64 @@ internal static unsafe class WasiHttp
         Val.Some(c.Result, &outer);
     }
 
-    private static HttpErrorCode MapException(Exception? ex) => ex switch
+    /// <summary>
+    /// <c>http-error-code(io-error)</c>: the error code behind a stream error of an outbound body (content-length
+    /// exceeded, connection failed), none for other stream errors.
+    /// </summary>
+    private static void HttpErrorCodeOf(ref HostCall c)
     {
+        if ((c.Borrow<IoError>(0).Exception as StreamFailedException)?.Code is not { } code)
+        {
+            Val.None(c.Result);
+            return;
+        }
+
+        CVal error = default;
+        WriteErrorCode(&error, code);
+        Val.Some(c.Result, &error);
+    }
+
+    /// <summary>
+    /// The value of a <c>content-length</c> header, or null without one; <paramref name="error"/> says why a present
+    /// one is not a single non-negative integer.
+    /// </summary>
+    private static long? ContentLength(Fields headers, out string? error)
+    {
+        error = null;
+        long? length = null;
+        foreach (var entry in headers.Entries)
+        {
+            if (!string.Equals(entry.Key, "content-length", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            var text = Encoding.Latin1.GetString(entry.Value).Trim();
+            if (!long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) || (length is { } seen && seen != value))
+            {
+                error = $"the outbound request's content-length header is not one non-negative integer: '{text}'";
+                return null;
+            }
+
+            length = value;
+        }
+
+        return length;
+    }
+
+    internal static HttpErrorCode MapException(Exception? ex) => ex switch
+    {
+        OutboundHttpException outbound => outbound.Code,
         null or TaskCanceledException or OperationCanceledException or TimeoutException => new HttpErrorCode("HTTP-response-timeout"),
         HttpRequestException { InnerException: SocketException { SocketErrorCode: SocketError.ConnectionRefused } } => new HttpErrorCode("connection-refused"),
         HttpRequestException { InnerException: SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData } } => new HttpErrorCode("destination-not-found"),
         HttpRequestException { InnerException: SocketException } => new HttpErrorCode("destination-unavailable"),
+        HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError } => new HttpErrorCode("destination-not-found"),
+        HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => new HttpErrorCode("destination-unavailable"),
+        HttpRequestException { HttpRequestError: HttpRequestError.InvalidResponse or HttpRequestError.HttpProtocolError } => new HttpErrorCode("HTTP-protocol-error"),
+
+        // The connection broke once the request was under way (reset or closed mid-body, no complete response).
+        HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded } or HttpRequestException { InnerException: IOException } or IOException => new HttpErrorCode("connection-terminated"),
         _ => HttpErrorCode.Internal(ex.Message),
     };
 
@@ -493,6 +580,24 @@ internal static unsafe class WasiHttp
             }
 
             Val.Variant(target, code.Case, &message);
+            return;
+        }
+
+        if (code.Case is "HTTP-request-body-size" or "HTTP-response-body-size")
+        {
+            CVal size = default;
+            if (code.Size is { } bytes)
+            {
+                CVal n = default;
+                Val.U64(&n, bytes);
+                Val.Some(&size, &n);
+            }
+            else
+            {
+                Val.None(&size);
+            }
+
+            Val.Variant(target, code.Case, &size);
             return;
         }
 
@@ -633,29 +738,26 @@ internal static unsafe class WasiHttp
     private static ulong? ReadOptionU64(CVal* v) => v->OptionPayload is null ? null : v->OptionPayload->Bits;
 }
 
-/// <summary>Sends an outbound request once its body is complete.</summary>
+/// <summary>Sends an outbound request; its body (if any) streams while the guest writes it.</summary>
 internal static class OutboundSender
 {
-    public static async Task<HttpResponseMessage?> Send(HttpMessageInvoker client, HttpRequestMessage message, OutgoingRequest request, Task bodyDone, TimeSpan timeout)
+    public static async Task<HttpResponseMessage?> Send(HttpMessageInvoker client, HttpRequestMessage message, OutboundRequestBody? body, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout > TimeSpan.Zero ? timeout : TimeSpan.FromMilliseconds(1));
-        await bodyDone.WaitAsync(cts.Token).ConfigureAwait(false);
-        if (request.Body?.Buffer is { } buffer)
+        try
         {
-            message.Content = new ByteArrayContent(buffer.ToArray());
+            return await client.SendAsync(message, cts.Token).ConfigureAwait(false);
         }
-
-        foreach (var header in request.Headers.Entries)
+        catch (Exception ex) when (body is not null)
         {
-            var value = Encoding.Latin1.GetString(header.Value);
-            if (!message.Headers.TryAddWithoutValidation(header.Key, value))
+            // The guest's next write reports the failure; the future reports the body's own error if it broke it.
+            body.Fail(ex);
+            if (body.Error is { } code)
             {
-                message.Content ??= new ByteArrayContent([]);
-                message.Content.Headers.TryAddWithoutValidation(header.Key, value);
+                throw new OutboundHttpException(code, ex);
             }
+
+            throw;
         }
-
-        return await client.SendAsync(message, cts.Token).ConfigureAwait(false);
     }
-
 }
