@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
@@ -112,7 +113,7 @@ public sealed class TelemetryTests : IDisposable
             },
         };
         ActivitySource.AddActivityListener(listener);
-        await using var app = await StartNodeAsync(spans, samplingRatio: "0");
+        await using var app = await StartNodeAsync(spans, samplingRatio: "0", asyncBodies: true);
         var client = app.GetTestClient();
         await DeployTestbedAsync(client);
 
@@ -148,6 +149,67 @@ public sealed class TelemetryTests : IDisposable
         await app.StopAsync();
     }
 
+    [Fact]
+    public async Task Unsampled_requests_are_measured_with_method_status_and_error_kind_whether_served_synchronously_or_not()
+    {
+        var spans = new List<Activity>();
+        await using var app = await StartNodeAsync(spans, samplingRatio: "0", asyncBodies: true);
+        var meter = app.Services.GetRequiredService<WarpGridMetrics>().Meter;
+        var durations = new List<(string Method, int Status, string? Error)>();
+        var errors = new List<string?>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name is "http.server.request.duration" or "warpgrid.request.errors")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, _, tags, _) =>
+        {
+            var t = ToDictionary(tags);
+            lock (durations)
+            {
+                durations.Add(((string)t["http.request.method"]!, (int)t["http.response.status_code"]!, (string?)t.GetValueOrDefault("error.type")));
+            }
+        });
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            lock (durations)
+            {
+                errors.Add((string?)ToDictionary(tags).GetValueOrDefault("error.type"));
+            }
+        });
+        listener.Start();
+        var client = app.GetTestClient();
+        await DeployTestbedAsync(client);
+
+        using (var ok = await client.GetAsync("/tb/env"))
+        {
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        // A body whose read completes asynchronously: the request is served asynchronously too.
+        using (var echoed = await client.PostAsync("/tb/echo", new StringContent("late body")))
+        {
+            Assert.Equal("late body", await echoed.Content.ReadAsStringAsync());
+        }
+
+        using (var trapped = await client.GetAsync("/tb/trap"))
+        {
+            Assert.Equal(HttpStatusCode.InternalServerError, trapped.StatusCode);
+        }
+
+        lock (durations)
+        {
+            Assert.Equal([("GET", 200, null), ("POST", 200, null), ("GET", 500, "trap")], durations.Where(d => d.Method is "GET" or "POST").ToList());
+            Assert.Equal(["trap"], errors);
+        }
+
+        Assert.DoesNotContain(spans, s => s.Source.Name == WarpGridTelemetry.SourceName); // ratio 0: nothing traced
+        await app.StopAsync();
+    }
+
     [Theory]
     [InlineData(-0.1)]
     [InlineData(1.5)]
@@ -161,7 +223,7 @@ public sealed class TelemetryTests : IDisposable
         Assert.Equal(0.1, new WarpGridTelemetryOptions().SamplingRatio);
     }
 
-    private async Task<WebApplication> StartNodeAsync(List<Activity> spans, string samplingRatio)
+    private async Task<WebApplication> StartNodeAsync(List<Activity> spans, string samplingRatio, bool asyncBodies = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseTestServer();
@@ -170,6 +232,15 @@ public sealed class TelemetryTests : IDisposable
         builder.Services.AddWarpGridNode(o => o.DataDirectory = _data);
         builder.Services.AddOpenTelemetry().WithTracing(t => t.AddInMemoryExporter(spans));
         var app = builder.Build();
+        if (asyncBodies)
+        {
+            app.Use((context, next) =>
+            {
+                context.Request.Body = new YieldingStream(context.Request.Body);
+                return next(context);
+            });
+        }
+
         app.UseWarpGridIngress();
         app.MapWarpGridApi();
         await app.StartAsync();
@@ -212,6 +283,17 @@ public sealed class TelemetryTests : IDisposable
         Assert.Equal(HttpStatusCode.Created, put.StatusCode);
     }
 
+    private static Dictionary<string, object?> ToDictionary(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        var result = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var (key, value) in tags)
+        {
+            result[key] = value;
+        }
+
+        return result;
+    }
+
     private static string FindRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
@@ -221,5 +303,40 @@ public sealed class TelemetryTests : IDisposable
         }
 
         return dir!.FullName;
+    }
+
+    /// <summary>A request body whose every read completes asynchronously (yields first), as a body still in transit does.</summary>
+    private sealed class YieldingStream(Stream inner) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await Task.Yield();
+            return await inner.ReadAsync(buffer, cancellationToken);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("read asynchronously");
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

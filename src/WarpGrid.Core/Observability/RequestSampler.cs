@@ -47,45 +47,74 @@ public sealed class RequestSampler
 
     /// <summary>
     /// Starts the server span of one request, or returns null, creating no activity, when nobody listens or the
-    /// request is not sampled.
+    /// request is not sampled: <see cref="Decide"/> then <see cref="Start"/>.
     /// </summary>
     /// <param name="name">The span name, e.g. <c>GET /hello</c>.</param>
+    /// <param name="traceparent">The client's W3C <c>traceparent</c> header, or null.</param>
+    /// <param name="tracestate">The client's <c>tracestate</c> header, or null.</param>
+    public Activity? StartServerSpan(string name, string? traceparent, string? tracestate) => Start(name, Decide(traceparent, tracestate));
+
+    /// <summary>
+    /// Decides, without creating anything, whether a request gets a server span and under which parent. Lets the
+    /// caller serve an unsampled request on its plain path and start the span (<see cref="Start"/>) only inside the
+    /// async flow of a sampled one, so <see cref="Activity.Current"/> changes only there.
+    /// </summary>
     /// <param name="traceparent">The client's W3C <c>traceparent</c> header, or null.</param>
     /// <param name="tracestate">The client's <c>tracestate</c> header, or null.</param>
     /// <remarks>
     /// Parent, in order: a recorded span of an instrumented host (an <see cref="ActivitySource"/> with a name, e.g.
     /// ASP.NET Core's instrumentation) is the parent and its decision stands; else a valid client
     /// <c>traceparent</c>; else a new trace. ASP.NET Core's own unexported activity (no source name, created when
-    /// logging is on) is never the parent: a new trace is a root, not a child of an invisible span.
+    /// logging is on) is never the parent: a new trace is a root, not a child of an invisible span. The decision is
+    /// valid until <see cref="Activity.Current"/> changes.
     /// </remarks>
-    public Activity? StartServerSpan(string name, string? traceparent, string? tracestate)
+    public ServerSpanDecision Decide(string? traceparent, string? tracestate)
     {
-        var source = WarpGridTelemetry.Source;
-        if (!source.HasListeners())
+        if (!WarpGridTelemetry.Source.HasListeners())
         {
-            return null;
+            return default;
         }
 
         var current = Activity.Current;
         if (current is not null && current.Source.Name.Length > 0)
         {
             // An instrumented host made the decision for this request: nest under its span, or follow its drop.
-            return current.Recorded ? source.StartActivity(name, ActivityKind.Server) : null;
+            return current.Recorded ? new ServerSpanDecision(ServerSpanDecision.Kind.Ambient, default) : default;
         }
 
         if (traceparent is not null && ActivityContext.TryParse(traceparent, tracestate, isRemote: true, out var parent))
         {
-            return (parent.TraceFlags & ActivityTraceFlags.Recorded) != 0
-                ? source.StartActivity(name, ActivityKind.Server, parent)
-                : null;
+            return (parent.TraceFlags & ActivityTraceFlags.Recorded) != 0 ? new ServerSpanDecision(ServerSpanDecision.Kind.Remote, parent) : default;
         }
 
         if (Ratio < 1 && (Ratio <= 0 || Random.Shared.NextDouble() >= Ratio))
         {
-            return null;
+            return default;
+        }
+
+        return new ServerSpanDecision(ServerSpanDecision.Kind.NewRoot, default);
+    }
+
+    /// <summary>Starts the server span <paramref name="decision"/> asks for, or returns null (not sampled, or nobody listens any more).</summary>
+    /// <param name="name">The span name, e.g. <c>GET /hello</c>.</param>
+    /// <param name="decision">What <see cref="Decide"/> returned for this request.</param>
+    public Activity? Start(string name, in ServerSpanDecision decision)
+    {
+        var source = WarpGridTelemetry.Source;
+        switch (decision.Parent)
+        {
+            case ServerSpanDecision.Kind.Ambient:
+                return source.StartActivity(name, ActivityKind.Server);
+            case ServerSpanDecision.Kind.Remote:
+                return source.StartActivity(name, ActivityKind.Server, decision.RemoteParent);
+            case ServerSpanDecision.Kind.NewRoot:
+                break;
+            default:
+                return null;
         }
 
         // A new trace: with an ambient activity current, StartActivity would take it as the parent.
+        var current = Activity.Current;
         if (current is not null)
         {
             Activity.Current = null;
@@ -109,4 +138,37 @@ public sealed class RequestSampler
 
         return activity;
     }
+}
+
+/// <summary>The head-sampling decision of one request (<see cref="RequestSampler.Decide"/>): no span (the default), or a span and its parent.</summary>
+public readonly struct ServerSpanDecision
+{
+    internal ServerSpanDecision(Kind parent, ActivityContext remoteParent)
+    {
+        Parent = parent;
+        RemoteParent = remoteParent;
+    }
+
+    /// <summary>Where a sampled request's server span hangs.</summary>
+    internal enum Kind
+    {
+        /// <summary>Not sampled: no span.</summary>
+        None,
+
+        /// <summary>Under the instrumented host's recorded span (<see cref="Activity.Current"/>).</summary>
+        Ambient,
+
+        /// <summary>Under the client's sampled <c>traceparent</c>.</summary>
+        Remote,
+
+        /// <summary>A new trace the sampler picked.</summary>
+        NewRoot,
+    }
+
+    /// <summary>True when the request gets a server span.</summary>
+    public bool Sampled => Parent != Kind.None;
+
+    internal Kind Parent { get; }
+
+    internal ActivityContext RemoteParent { get; }
 }

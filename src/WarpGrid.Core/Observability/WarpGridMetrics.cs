@@ -25,8 +25,6 @@ namespace WarpGrid.Core.Observability;
 /// </remarks>
 public sealed class WarpGridMetrics : IDisposable
 {
-    private static readonly object[] StatusBoxes = Enumerable.Range(0, 600).Select(i => (object)i).ToArray();
-
     private readonly Meter _meter;
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _errors;
@@ -83,12 +81,12 @@ public sealed class WarpGridMetrics : IDisposable
     /// <param name="startTimestamp">The <see cref="Stopwatch.GetTimestamp"/> at the request's start.</param>
     public void RecordRequest(string deployment, string method, int status, string? errorType, long startTimestamp)
     {
-        var seconds = Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds;
+        var seconds = (Stopwatch.GetTimestamp() - startTimestamp) / (double)Stopwatch.Frequency;
         var tags = new TagList
         {
             { WarpGridTelemetry.DeploymentTag, deployment },
             { "http.request.method", method },
-            { "http.response.status_code", (uint)status < StatusBoxes.Length ? StatusBoxes[status] : status },
+            { "http.response.status_code", WarpGridTelemetry.BoxedStatus(status) },
         };
         if (errorType is not null)
         {
