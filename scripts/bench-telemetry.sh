@@ -2,46 +2,121 @@
 # Request-path cost of metrics + tracing, end to end: warpd serving samples/hello under wrk, telemetry off
 # (WarpGrid:Telemetry:Metrics=false, no tracing) vs on (metrics collected, WarpGrid:Telemetry:Tracing=true with the
 # default sampler, ParentBased(TraceIdRatioBased(0.1)); wrk sends no traceparent) vs on100 (SamplingRatio=1: every
-# request traced and recorded). No exporter, so export cost is not included. Rounds alternate the modes. Prints
-# req/s, p50 and warpd's CPU time per request (utime + stime from /proc over the measured run).
-#   scripts/bench-telemetry.sh [rounds=3] [duration=10s] [connections=32]
+# request traced and recorded). No exporter, so export cost is not included.
+#   scripts/bench-telemetry.sh [rounds=7] [duration=5s] [connections=32]
 #   MODES="off metrics trace on on100" scripts/bench-telemetry.sh   (metrics = metrics collected, no tracing;
-#   trace = tracing with the default sampler, no metrics)
-# Needs wrk and a Release build of warpd. Binds 127.0.0.1 only; each round is bounded by wrk's duration.
+#   trace = tracing with the default sampler, no metrics). The first mode is the baseline of the ratios.
+#   PIN=0 turns off CPU pinning; WRK_THREADS sets wrk's threads (default 1 when pinned, else 2).
+#
+# How it measures (so that two modes are compared under the same conditions, see docs/benchmarks.md section 7):
+# - one warpd per mode is started up front (each on its own ports) and warmed up (WARMUP, default 10s of wrk each,
+#   so tiered JIT and PGO settle): a round measures a warm process, not a process start;
+# - with 2+ CPUs, every warpd is pinned to CPU 0 and wrk to CPU 1 (taskset): server and load generator no longer
+#   compete for the same core, and wrk's own CPU never counts against a mode;
+# - rounds alternate the order of the modes (forward, then reversed, ...), so no mode always runs first or last;
+# - each line is one measured run: mode, req/s, p50 and warpd's CPU time (utime + stime from /proc) per request;
+# - the summary gives, per mode, the median and min..max over the rounds, and the median of the per-round ratios to
+#   the baseline (mode / first mode in the same round). CPU time per request is the primary figure: it depends far
+#   less on other load on the machine than req/s.
+# Needs wrk and a Release build of warpd. Binds 127.0.0.1 only; each run is bounded by wrk's duration.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ROUNDS="${1:-3}" DURATION="${2:-10s}" CONNECTIONS="${3:-32}"
+ROUNDS="${1:-7}" DURATION="${2:-5s}" CONNECTIONS="${3:-32}"
+WARMUP="${WARMUP:-10s}"
 WARPD="$REPO/src/WarpGrid.Daemon/bin/Release/net10.0/warpd.dll"
 [ -f "$WARPD" ] || { echo "build warpd first: dotnet build src/WarpGrid.Daemon -c Release" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk not found (scripts/install-deps.sh)" >&2; exit 1; }
-API=19391 INGRESS=18391
-pid=""
+read -r -a MODE_LIST <<<"${MODES:-off on}"
+[ "${#MODE_LIST[@]}" -ge 1 ] || { echo "MODES is empty" >&2; exit 1; }
+for m in "${MODE_LIST[@]}"; do
+  case "$m" in off|on|metrics|trace|on100) ;; *) echo "unknown mode '$m' in MODES (off, on, metrics, trace, on100)" >&2; exit 1 ;; esac
+done
+PIN="${PIN:-1}"
+SERVER_CPU=() CLIENT_CPU=()
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  SERVER_CPU=(taskset -c 0) CLIENT_CPU=(taskset -c 1)
+  WRK_THREADS="${WRK_THREADS:-1}"
+else
+  WRK_THREADS="${WRK_THREADS:-2}"
+fi
 HZ="$(getconf CLK_TCK)"
+declare -A PID DATA PORT
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of the process, in clock ticks
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; }
-trap cleanup EXIT
-run() { # run off|on
-  local data; data="$(mktemp -d)"
-  local args=(--WarpGrid:Telemetry:Metrics=false)
-  [ "$1" = on ] && args=(--WarpGrid:Telemetry:Metrics=true --WarpGrid:Telemetry:Tracing=true)
-  [ "$1" = metrics ] && args=(--WarpGrid:Telemetry:Metrics=true)
-  [ "$1" = trace ] && args=(--WarpGrid:Telemetry:Metrics=false --WarpGrid:Telemetry:Tracing=true)
-  [ "$1" = on100 ] && args=(--WarpGrid:Telemetry:Metrics=true --WarpGrid:Telemetry:Tracing=true --WarpGrid:Telemetry:SamplingRatio=1)
-  dotnet "$WARPD" --data-dir "$data" --api 127.0.0.1:$API --ingress 127.0.0.1:$INGRESS --deploy "$REPO/samples/hello" "${args[@]}" >"$data/warpd.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$INGRESS/hello" >/dev/null && break; sleep 0.1; done
-  wrk -t2 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$INGRESS/hello" >/dev/null   # warm-up
-  local before; before="$(cpu_ticks "$pid")"
-  local out; out="$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$INGRESS/hello")"
-  local after; after="$(cpu_ticks "$pid")"
-  local rps p50 requests; rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"; p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
-  requests="$(awk '/requests in/ {print $1}' <<<"$out")"
-  # warpd's own CPU time (user + system) per request: far less sensitive to other load on the machine than req/s.
-  local cpu_us; cpu_us="$(awk -v t="$((after - before))" -v hz="$HZ" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
-  echo "$1 $rps $p50 $cpu_us"
-  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
-  rm -rf "$data"
+cleanup() {
+  for m in "${!PID[@]}"; do kill "${PID[$m]}" 2>/dev/null || true; done
+  for m in "${!PID[@]}"; do wait "${PID[$m]}" 2>/dev/null || true; rm -rf "${DATA[$m]}"; done
 }
+trap cleanup EXIT
+
+start() { # start <mode> <index>
+  local m="$1" i="$2" data args
+  data="$(mktemp -d)"
+  args=(--WarpGrid:Telemetry:Metrics=false)
+  [ "$m" = on ] && args=(--WarpGrid:Telemetry:Metrics=true --WarpGrid:Telemetry:Tracing=true)
+  [ "$m" = metrics ] && args=(--WarpGrid:Telemetry:Metrics=true)
+  [ "$m" = trace ] && args=(--WarpGrid:Telemetry:Metrics=false --WarpGrid:Telemetry:Tracing=true)
+  [ "$m" = on100 ] && args=(--WarpGrid:Telemetry:Metrics=true --WarpGrid:Telemetry:Tracing=true --WarpGrid:Telemetry:SamplingRatio=1)
+  PORT[$m]=$((18391 + i))
+  "${SERVER_CPU[@]}" dotnet "$WARPD" --data-dir "$data" --api 127.0.0.1:$((19391 + i)) --ingress 127.0.0.1:${PORT[$m]} \
+    --deploy "$REPO/samples/hello" "${args[@]}" >"$data/warpd.log" 2>&1 &
+  PID[$m]=$! DATA[$m]="$data"
+}
+
+measure() { # measure <mode>: one run, prints "mode req/s p50 cpu-us/request"
+  local m="$1" pid="${PID[$1]}" url="http://127.0.0.1:${PORT[$1]}/hello" before after out rps p50 requests cpu_us
+  before="$(cpu_ticks "$pid")"
+  out="$("${CLIENT_CPU[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")"
+  after="$(cpu_ticks "$pid")"
+  rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"; p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
+  requests="$(awk '/requests in/ {print $1}' <<<"$out")"
+  cpu_us="$(awk -v t="$((after - before))" -v hz="$HZ" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
+  echo "$m $rps $p50 $cpu_us"
+}
+
+for i in "${!MODE_LIST[@]}"; do start "${MODE_LIST[$i]}" "$i"; done
+for m in "${MODE_LIST[@]}"; do
+  ok=""
+  for _ in $(seq 1 300); do
+    if curl -sf "http://127.0.0.1:${PORT[$m]}/hello" >/dev/null; then ok=1; break; fi
+    kill -0 "${PID[$m]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$ok" ] || { echo "warpd ($m) did not serve /hello; its log:" >&2; cat "${DATA[$m]}/warpd.log" >&2; exit 1; }
+  "${CLIENT_CPU[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" "http://127.0.0.1:${PORT[$m]}/hello" >/dev/null # JIT warm-up
+done
+
+echo "# $(date -u '+%Y-%m-%d %H:%M:%S') UTC; rounds=$ROUNDS duration=$DURATION connections=$CONNECTIONS wrk-threads=$WRK_THREADS pinned=${SERVER_CPU[*]:-no}${SERVER_CPU:+ (wrk: ${CLIENT_CPU[*]})}; $(uptime | sed 's/.*load/load/')"
 echo "mode req/s p50 warpd-cpu-us/request"
-MODES="${MODES:-off on}"
-for _ in $(seq 1 "$ROUNDS"); do for m in $MODES; do run "$m"; done; done
+results="$(mktemp)"
+for r in $(seq 1 "$ROUNDS"); do
+  order=("${MODE_LIST[@]}")
+  if [ $((r % 2)) -eq 0 ]; then order=(); for ((j = ${#MODE_LIST[@]} - 1; j >= 0; j--)); do order+=("${MODE_LIST[$j]}"); done; fi
+  for m in "${order[@]}"; do
+    line="$(measure "$m")"
+    echo "$line"
+    echo "$r $line" >>"$results"
+  done
+done
+echo "# $(date -u '+%H:%M:%S') UTC; $(uptime | sed 's/.*load/load/')"
+
+# Summary: per mode, medians and min..max over the rounds; ratios are per round (mode / baseline of the same round).
+awk -v base="${MODE_LIST[0]}" -v modes="${MODE_LIST[*]}" '
+  function median(a, n,   i, j, t) {
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  function spread(a, n,   i, lo, hi) { lo = hi = a[1]; for (i = 2; i <= n; i++) { if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] } return sprintf("%s..%s", fmt(lo), fmt(hi)) }
+  function fmt(x) { return x >= 1000 ? sprintf("%.0f", x) : sprintf("%.3g", x) }
+  { rps[$2, $1] = $3; cpu[$2, $1] = $5; round[$1] = 1 }
+  END {
+    printf "\nsummary over %d rounds (median, min..max; ratios: median of per-round mode/%s)\n", length(round), base
+    printf "%-8s %10s %18s %12s %14s %12s %12s\n", "mode", "req/s", "req/s range", "cpu-us/req", "cpu range", "req/s ratio", "cpu ratio"
+    n = split(modes, ms, " ")
+    for (k = 1; k <= n; k++) {
+      m = ms[k]; c = 0
+      for (r in round) { c++; a[c] = rps[m, r]; b[c] = cpu[m, r]; x[c] = rps[m, r] / rps[base, r]; y[c] = cpu[m, r] / cpu[base, r] }
+      sa = spread(a, c); sb = spread(b, c)
+      printf "%-8s %10s %18s %12s %14s %12.3f %12.3f\n", m, fmt(median(a, c)), sa, fmt(median(b, c)), sb, median(x, c), median(y, c)
+    }
+  }' "$results"
+rm -f "$results"
