@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using WarpGrid.IntegrationTests.Infrastructure;
+using WarpGrid.Testing;
 
 namespace WarpGrid.IntegrationTests;
 
@@ -396,6 +397,20 @@ public sealed class OutboundStreamingTests(OutboundStreamingFixture fixture) : I
         Assert.True(after < total, answer);
         Assert.EndsWith("error=connection-terminated", answer, StringComparison.Ordinal);
         await AssertNodeServesAsync();
+    }
+
+    [Fact]
+    public async Task A_refused_connection_fails_the_waiting_writer_and_the_request_with_connection_refused()
+    {
+        // Nobody listens on the port: the guest fills the window, waits on the stream's pollable, and is woken by the
+        // failure instead of waiting for the deadline.
+        var closed = $"127.0.0.1:{LoopbackPorts.Next()}";
+        using var response = await Warpd.Ingress.GetAsync($"http-c-out/outbound?to={closed}&mode=reset&kib={32 * 1024}");
+        var answer = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"answered {(int)response.StatusCode}: {answer}\n{Warpd.Tail()}");
+        Assert.Matches(@"^write-error=connection-refused after=\d+ finished error=connection-refused$", answer);
+        var after = long.Parse(answer.Split("after=")[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(after <= 2L * 1024 * 1024, answer);
     }
 
     private async Task AssertNodeServesAsync()
