@@ -326,6 +326,9 @@ internal sealed partial class FasterStateStore : IDisposable
         }
     }
 
+    /// <summary>How long the applier waited for the last checkpoint's version switch (for logs and measurements).</summary>
+    public TimeSpan LastVersionSwitchDuration { get; private set; }
+
     /// <summary>How long the last completed checkpoint took from its start to durable (for logs and measurements).</summary>
     public TimeSpan LastCheckpointDuration { get; private set; }
 
@@ -373,6 +376,7 @@ internal sealed partial class FasterStateStore : IDisposable
         _checkpoint = completion;
         await WaitForVersionSwitchAsync(version + 1, cancellationToken).ConfigureAwait(false);
         _switching = false;
+        LastVersionSwitchDuration = Stopwatch.GetElapsedTime(started);
         return completion;
     }
 

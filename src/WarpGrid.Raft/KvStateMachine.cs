@@ -11,9 +11,10 @@ namespace WarpGrid.Raft;
 /// <summary>
 /// The replicated state. Keys, values and revisions live in FASTER (<see cref="FasterStateStore"/>); an immutable
 /// sorted set of the keys (keys only) stays in memory for ordered prefix lists, since FASTER's hash index is unordered,
-/// and is rebuilt from FASTER on recovery. Every <c>SnapshotInterval</c> log entries the applier takes a FASTER
-/// checkpoint whose commit cookie carries the Raft index and the store revision, then DotNext writes a snapshot file
-/// produced by iterating FASTER (sent to followers that are too far behind; entries before it are dropped from the WAL).
+/// and is rebuilt from FASTER on recovery. Every <c>SnapshotInterval</c> log entries the applier starts a FASTER
+/// checkpoint whose commit cookie carries the Raft index and the store revision (written in the background, see
+/// <see cref="FasterStateStore.TryBeginCheckpointAsync"/>), and DotNext writes a snapshot file produced by iterating
+/// FASTER (sent to followers that are too far behind; entries before it are dropped from the WAL).
 /// On start the newest FASTER checkpoint is recovered and the WAL replays the entries after the cookie's index; when
 /// the checkpoint is unusable, the newest snapshot file is loaded into FASTER instead and the WAL replays after it.
 /// </summary>
@@ -265,6 +266,7 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
         }
 
         _checkpointDue = false;
+        Log.CheckpointStarted(_logger, index, _faster.LastVersionSwitchDuration.TotalMilliseconds);
         _ = ObserveCheckpointAsync(completion, cookie);
     }
 
@@ -611,13 +613,16 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
         [LoggerMessage(EventId = 3209, Level = LogLevel.Debug, Message = "Raft store applier resumed at Raft index {Index} {Milliseconds:F1} ms after it requested a snapshot file.")]
         public static partial void AppliedAfterSnapshot(ILogger logger, long index, double milliseconds);
 
+        [LoggerMessage(EventId = 3214, Level = LogLevel.Debug, Message = "FASTER checkpoint at Raft index {Index} started; the applier waited {Milliseconds:F3} ms for its version switch.")]
+        public static partial void CheckpointStarted(ILogger logger, long index, double milliseconds);
+
         [LoggerMessage(EventId = 3208, Level = LogLevel.Debug, Message = "FASTER checkpoint at Raft index {Index} deferred: the previous checkpoint is still being written.")]
         public static partial void CheckpointDeferred(ILogger logger, long index);
 
         [LoggerMessage(EventId = 3206, Level = LogLevel.Warning, Message = "Raft store state rebuilt from snapshot {Snapshot} (the FASTER state covered Raft index {Index}): {Cause}.")]
         public static partial void CheckpointBehindSnapshot(ILogger logger, string snapshot, long index, string cause);
 
-        [LoggerMessage(EventId = 3210, Level = LogLevel.Information, Message = "Raft store state loaded from snapshot {Snapshot}: the newest FASTER checkpoint (Raft index {Index}) is older (the member stopped while a checkpoint was written in the background).")]
+        [LoggerMessage(EventId = 3213, Level = LogLevel.Information, Message = "Raft store state loaded from snapshot {Snapshot}: the newest FASTER checkpoint (Raft index {Index}) is older (the member stopped while a checkpoint was written in the background).")]
         public static partial void CheckpointOlderThanSnapshot(ILogger logger, string snapshot, long index);
 
         [LoggerMessage(EventId = 3204, Level = LogLevel.Debug, Message = "Raft snapshot {Snapshot} not loaded: the FASTER state already covers Raft index {Index}.")]

@@ -201,6 +201,11 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
             return ValueTask.CompletedTask;
         };
 
+        if (IsPlainTcpOffLoopback(_listen, _options.ServerTls is not null))
+        {
+            Log.PlainTcpOffLoopback(_logger, LocalAddress);
+        }
+
         IPEndPoint forwardEndPoint = _options.ForwardListen is { Length: > 0 } forward && RaftStoreOptions.TryParseEndPoint(forward, out IPEndPoint parsed, allowPortZero: true)
             ? parsed
             : new IPEndPoint(_listen.Address, 0);
@@ -234,6 +239,12 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
         _batcher = Task.Run(BatcherLoopAsync);
         Log.Started(_logger, LocalAddress, RaftStoreOptions.Format(_forwardServer.EndPoint), initial.Count, _stateMachine.Revision, standby);
     }
+
+    /// <summary>
+    /// Whether the member links would be plain TCP on an address other hosts can reach (anything but loopback, including
+    /// the wildcard address): Raft and forwarded writes then have neither authentication nor encryption.
+    /// </summary>
+    internal static bool IsPlainTcpOffLoopback(IPEndPoint listen, bool tls) => !tls && !IPAddress.IsLoopback(listen.Address);
 
     private bool SameAsLocal(EndPoint endPoint) => RaftStoreOptions.Format(endPoint) == LocalAddress;
 
@@ -808,6 +819,9 @@ public sealed partial class RaftClusterStore : IClusterStore, IAsyncDisposable
     {
         [LoggerMessage(EventId = 3220, Level = LogLevel.Information, Message = "Raft member {Member} started (forwarding on {Forward}); {MemberCount} members known, state at revision {Revision}, standby {Standby}.")]
         public static partial void Started(ILogger logger, string member, string forward, int memberCount, long revision, bool standby);
+
+        [LoggerMessage(EventId = 3226, Level = LogLevel.Warning, Message = "Raft member {Member} listens beyond loopback with plain TCP: Raft traffic and forwarded writes are neither authenticated nor encrypted, so anyone who can reach the Raft or forwarding port can read the replicated state, pose as a member or write to the store. Use member mTLS: warpd --cluster ADDR:PORT --cluster-secret-file FILE (or set RaftStoreOptions.ServerTls and ClientTls), or listen on 127.0.0.1.")]
+        public static partial void PlainTcpOffLoopback(ILogger logger, string member);
 
         [LoggerMessage(EventId = 3221, Level = LogLevel.Information, Message = "Raft leader is now {Leader} (term {Term}).")]
         public static partial void LeaderChanged(ILogger logger, string leader, long term);

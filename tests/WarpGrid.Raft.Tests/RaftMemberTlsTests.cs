@@ -22,6 +22,22 @@ public sealed class RaftMemberTlsTests
         options.ClientTls = tls.ClientOptions();
     }
 
+    [Theory]
+    [InlineData("127.0.0.1:7000", false, false)]
+    [InlineData("127.0.0.2:7000", false, false)]
+    [InlineData("localhost:7000", false, false)]
+    [InlineData("[::1]:7000", false, false)]
+    [InlineData("0.0.0.0:7000", false, true)]
+    [InlineData("10.1.2.3:7000", false, true)]
+    [InlineData("[::]:7000", false, true)]
+    [InlineData("10.1.2.3:7000", true, false)]
+    public void PlainTcpBeyondLoopback_IsWarnedAbout_LoopbackOrTlsIsNot(string listen, bool tls, bool warned)
+    {
+        // Started members log warning 3226 exactly when this holds (not started here: tests bind to 127.0.0.1 only).
+        Assert.True(RaftStoreOptions.TryParseEndPoint(listen, out System.Net.IPEndPoint endPoint));
+        Assert.Equal(warned, RaftClusterStore.IsPlainTcpOffLoopback(endPoint, tls));
+    }
+
     [Fact]
     public async Task Members_replicate_over_mTLS_and_a_member_whose_certificate_comes_from_another_CA_is_refused()
     {
