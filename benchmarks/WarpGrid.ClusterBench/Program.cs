@@ -64,6 +64,8 @@ try
             ["etcd"] = etcd is null ? null : Summary(etcdRuns),
             ["throughputRatio"] = etcd is null ? null : Median(warpRuns.Select(r => r.OpsPerSecond)) / Median(etcdRuns.Select(r => r.OpsPerSecond)),
         };
+        Console.WriteLine($"  tail (requests >= p99) overlapping a driver stall >= {StallProbe.StallMs} ms, per round: warpgrid {string.Join(" / ", warpRuns.Select(r => r.Tail.Describe()))}"
+            + (etcd is null ? "" : $" | etcd {string.Join(" / ", etcdRuns.Select(r => r.Tail.Describe()))}"));
         Console.WriteLine($"{writers} writers: warpgrid {Describe(warpRuns)}" + (etcd is null ? "" : $" | etcd {Describe(etcdRuns)} | throughput ratio {Median(warpRuns.Select(r => r.OpsPerSecond)) / Median(etcdRuns.Select(r => r.OpsPerSecond)):0.00}x"));
     }
 
@@ -121,17 +123,23 @@ static async Task<RunResult> RunWritesAsync(string system, HttpClient client, in
     warm.CancelAfter(TimeSpan.FromSeconds(1));
     await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Loop(w, warm.Token, null))); // warm-up, not measured
 
-    var latencies = new List<double>[writers];
+    var latencies = new List<(long Start, double Ms)>[writers];
     failures = 0;
     using var run = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
     run.CancelAfter(duration);
+    DateTime utcStart = DateTime.UtcNow;
+    long ticksStart = Stopwatch.GetTimestamp();
+    using var probe = new StallProbe();
     var clock = Stopwatch.StartNew();
     await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Loop(w, run.Token, latencies[w] = [])));
     double elapsed = clock.Elapsed.TotalSeconds;
-    double[] all = [.. latencies.SelectMany(l => l).Order()];
-    return new RunResult(all.Length / elapsed, Percentile(all, 0.50), Percentile(all, 0.99), all.Length, failures);
+    probe.Stop();
+    double[] all = [.. latencies.SelectMany(l => l).Select(l => l.Ms).Order()];
+    double p99 = Percentile(all, 0.99);
+    return new RunResult(all.Length / elapsed, Percentile(all, 0.50), p99, all.Length, failures,
+        TailDiagnostics.Of([.. latencies.SelectMany(l => l)], p99, probe.Gaps, utcStart, ticksStart));
 
-    async Task Loop(int writer, CancellationToken stop, List<double>? record)
+    async Task Loop(int writer, CancellationToken stop, List<(long Start, double Ms)>? record)
     {
         for (long i = 0; !stop.IsCancellationRequested; i++)
         {
@@ -152,7 +160,7 @@ static async Task<RunResult> RunWritesAsync(string system, HttpClient client, in
             }
             else
             {
-                record?.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                record?.Add((start, Stopwatch.GetElapsedTime(start).TotalMilliseconds));
             }
         }
     }
@@ -178,6 +186,7 @@ static JsonObject Summary(List<RunResult> runs) => new()
         ["p99Ms"] = r.P99,
         ["ops"] = r.Ops,
         ["failures"] = r.Failures,
+        ["tail"] = r.Tail.ToJson(),
     })]),
 };
 
@@ -205,7 +214,108 @@ static void KillAll(List<Process> children)
     }
 }
 
-internal sealed record RunResult(double OpsPerSecond, double P50, double P99, int Ops, int Failures);
+internal sealed record RunResult(double OpsPerSecond, double P50, double P99, int Ops, int Failures, TailDiagnostics Tail);
+
+/// <summary>
+/// A dedicated thread in the driver that sleeps 1 ms at a time and records each wake-up that came late by at least
+/// <see cref="StallMs"/>: while it is late, the driver process (and usually the whole 2-core machine) did not run, so
+/// requests in flight then were delayed whatever system served them.
+/// </summary>
+internal sealed class StallProbe : IDisposable
+{
+    public const double StallMs = 20;
+    private readonly Thread _thread;
+    private readonly List<(long Start, long End)> _gaps = [];
+    private volatile bool _stop;
+
+    public StallProbe()
+    {
+        _thread = new Thread(Run) { IsBackground = true, Name = "stall-probe", Priority = ThreadPriority.AboveNormal };
+        _thread.Start();
+    }
+
+    public IReadOnlyList<(long Start, long End)> Gaps
+    {
+        get
+        {
+            lock (_gaps)
+            {
+                return [.. _gaps];
+            }
+        }
+    }
+
+    public void Stop()
+    {
+        _stop = true;
+        _thread.Join();
+    }
+
+    public void Dispose()
+    {
+        if (!_stop)
+        {
+            Stop();
+        }
+    }
+
+    private void Run()
+    {
+        while (!_stop)
+        {
+            long before = Stopwatch.GetTimestamp();
+            Thread.Sleep(1);
+            long after = Stopwatch.GetTimestamp();
+            if (Stopwatch.GetElapsedTime(before, after).TotalMilliseconds >= StallMs)
+            {
+                lock (_gaps)
+                {
+                    _gaps.Add((before, after));
+                }
+            }
+        }
+    }
+}
+
+/// <summary>Where a round's slowest requests (at or above its p99) fell: inside driver stalls, and in which 250 ms windows.</summary>
+internal sealed record TailDiagnostics(int TailCount, int TailInStall, int Stalls, double StalledMs, double MaxStallMs, IReadOnlyList<(DateTime Utc, int Count, double MaxMs)> Windows)
+{
+    public static TailDiagnostics Of(IReadOnlyList<(long Start, double Ms)> requests, double p99, IReadOnlyList<(long Start, long End)> gaps, DateTime utcStart, long ticksStart)
+    {
+        var tail = requests.Where(r => r.Ms >= p99).ToList();
+        int inStall = tail.Count(r =>
+        {
+            long end = r.Start + (long)(r.Ms * Stopwatch.Frequency / 1000);
+            return gaps.Any(g => g.Start < end && g.End > r.Start);
+        });
+        double[] stalls = [.. gaps.Select(g => Stopwatch.GetElapsedTime(g.Start, g.End).TotalMilliseconds)];
+        long window = Stopwatch.Frequency / 4;
+        var windows = tail
+            .GroupBy(r => (r.Start + (long)(r.Ms * Stopwatch.Frequency / 1000) - ticksStart) / window)
+            .OrderByDescending(g => g.Count())
+            .Take(3)
+            .Select(g => (utcStart + Stopwatch.GetElapsedTime(ticksStart, ticksStart + (g.Key * window)), g.Count(), g.Max(r => r.Ms)))
+            .ToList();
+        return new TailDiagnostics(tail.Count, inStall, stalls.Length, stalls.Sum(), stalls.Length == 0 ? 0 : stalls.Max(), windows);
+    }
+
+    public string Describe() => string.Create(CultureInfo.InvariantCulture, $"{TailInStall}/{TailCount} (stalls {Stalls}, max {MaxStallMs:0} ms)");
+
+    public JsonObject ToJson() => new()
+    {
+        ["count"] = TailCount,
+        ["inDriverStall"] = TailInStall,
+        ["driverStalls"] = Stalls,
+        ["driverStalledMs"] = StalledMs,
+        ["maxDriverStallMs"] = MaxStallMs,
+        ["busiestWindows"] = new JsonArray([.. Windows.Select(w => (JsonNode)new JsonObject
+        {
+            ["utc"] = w.Utc.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture),
+            ["tailRequests"] = w.Count,
+            ["maxMs"] = w.MaxMs,
+        })]),
+    };
+}
 
 internal sealed record Settings(TimeSpan Duration, int Rounds, int ValueBytes, int[] Writers, int Failovers, string? Json, bool SkipEtcd)
 {
