@@ -46,13 +46,13 @@ public sealed partial class DeploymentSupervisor
             // deployment's probes or scaling. At most one per deployment is in flight; one still running when the
             // next is due makes that round skipped.
             state.NextProbeAt = now + health.Interval;
-            if (state.ComponentProbe is { IsCompleted: false })
+            if (state.Probe is { IsCompleted: false })
             {
                 return;
             }
 
             state.RevisionTracker ??= new ProbeTracker();
-            state.ComponentProbe = Task.Run(() => ProbeComponentsInBackground(deployment, state, pool, health));
+            state.Probe = Task.Run(() => ProbeComponentsInBackground(deployment, state, pool, health));
         }
     }
 
@@ -142,7 +142,7 @@ public sealed partial class DeploymentSupervisor
     {
         if (result.Fault is { Outcome: InvocationOutcome.Timeout } timeout)
         {
-            failure = $"{path} did not answer within the probe timeout of {health.Timeout.TotalMilliseconds:0} ms ({timeout.Code}: the guest was interrupted)";
+            failure = ProbeTimedOut(path, health, timeout);
             return false;
         }
 
@@ -175,15 +175,15 @@ public sealed partial class DeploymentSupervisor
     }
 
     /// <summary>
-    /// Completes when every component probe in flight has finished and its verdict is applied (tests and shutdown:
+    /// Completes when every probe round in flight has finished and its verdicts are applied (tests and shutdown:
     /// <see cref="TickAsync"/> starts probes and returns without waiting for them).
     /// </summary>
     internal Task WhenProbesCompleteAsync() =>
-        Task.WhenAll(_states.Values.Select(s => s.ComponentProbe).OfType<Task>());
+        Task.WhenAll(_states.Values.Select(s => s.Probe).OfType<Task>());
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 66, Level = LogLevel.Error, Message = "Health probe of component deployment {Deployment} failed")]
+        [LoggerMessage(EventId = 66, Level = LogLevel.Error, Message = "Health probe of deployment {Deployment} failed")]
         public static partial void ProbeFailed(ILogger logger, string deployment, Exception exception);
 
         [LoggerMessage(EventId = 65, Level = LogLevel.Warning, Message = "Recycled {Count} pre-instantiated instances of component deployment {Deployment} ({Reason}); instantiation blocked for {Delay} s")]

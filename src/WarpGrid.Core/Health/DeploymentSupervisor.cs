@@ -218,14 +218,37 @@ public sealed partial class DeploymentSupervisor
                 return;
             }
 
+            // Probes run guests for up to their timeout: off the tick (see SuperviseComponents), one round per
+            // deployment in flight at most.
             state.NextProbeAt = now + health.Interval;
-        }
+            if (state.Probe is { IsCompleted: false })
+            {
+                return;
+            }
 
+            state.Probe = Task.Run(() => ProbeInstancesInBackground(deployment, state, pool, health));
+        }
+    }
+
+    private void ProbeInstancesInBackground(ActiveDeployment deployment, Supervised state, InstancePool pool, HealthSection health)
+    {
+        try
+        {
+            ProbeInstances(deployment, state, pool, health);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Log.ProbeFailed(_logger, deployment.Name, ex);
+        }
+    }
+
+    private void ProbeInstances(ActiveDeployment deployment, Supervised state, InstancePool pool, HealthSection health)
+    {
         var live = new HashSet<string>(StringComparer.Ordinal);
         foreach (var instance in pool.ProbeCandidates())
         {
             live.Add(instance);
-            ProbeOne(deployment, state, state.Health!, instance, now);
+            ProbeOne(deployment, state, health, instance);
         }
 
         lock (state)
@@ -237,7 +260,7 @@ public sealed partial class DeploymentSupervisor
         }
     }
 
-    private void ProbeOne(ActiveDeployment deployment, Supervised state, HealthSection health, string instance, DateTimeOffset now)
+    private void ProbeOne(ActiveDeployment deployment, Supervised state, HealthSection health, string instance)
     {
         var pool = (InstancePool)state.Pool;
         ProbeTracker tracker;
@@ -260,7 +283,7 @@ public sealed partial class DeploymentSupervisor
             {
                 return separateReadiness ? tracker.RecordLiveness(health, passed) : tracker.Record(health, passed);
             }
-        });
+        }, health.Timeout);
 
         if (result is null)
         {
@@ -279,7 +302,7 @@ public sealed partial class DeploymentSupervisor
                 {
                     return tracker.RecordReadiness(health, passed);
                 }
-            });
+            }, health.Timeout);
             readiness?.Dispose();
         }
 
@@ -290,6 +313,7 @@ public sealed partial class DeploymentSupervisor
 
         if (tracker.LivenessFailures >= health.UnhealthyThreshold)
         {
+            var now = Time.GetUtcNow();
             TimeSpan delay;
             lock (state)
             {
@@ -315,6 +339,12 @@ public sealed partial class DeploymentSupervisor
     private static bool Passed(InvocationResult result, HealthSection health, string path, long started, out string? failure)
     {
         var elapsed = Stopwatch.GetElapsedTime(started);
+        if (result.Fault is { Outcome: InvocationOutcome.Timeout } timeout)
+        {
+            failure = ProbeTimedOut(path, health, timeout);
+            return false;
+        }
+
         if (result.Fault is { } fault)
         {
             failure = $"{fault.Code}: {fault.Message}";
@@ -337,6 +367,9 @@ public sealed partial class DeploymentSupervisor
         failure = null;
         return true;
     }
+
+    private static string ProbeTimedOut(string path, HealthSection health, InvocationFault fault) =>
+        $"{path} ran over the probe timeout of {health.Timeout.TotalMilliseconds:0} ms and was interrupted ({fault.Code})";
 
     private static string RoutePrefix(ActiveDeployment deployment) =>
         deployment.Manifest.Runtime.Route is "/" or "" ? string.Empty : deployment.Manifest.Runtime.Route.TrimEnd('/');
@@ -380,7 +413,7 @@ public sealed partial class DeploymentSupervisor
         }
 
         var stats = pool.Stats;
-        var busy = stats.Busy - ((pool as ComponentHttpPool)?.ProbesInFlight ?? 0); // a component probe runs off the tick: not load
+        var busy = Math.Max(0, stats.Busy - pool.ProbesInFlight); // probes run off the tick: not load
         mean = Math.Max(mean, busy) + stats.Waiting;
         var policy = state.Policy!;
         var sourceName = policy.Metric == ScalingMetric.Custom ? policy.CustomMetric! : ManifestNames.ToToml(policy.Metric);
@@ -467,8 +500,8 @@ public sealed partial class DeploymentSupervisor
         /// <summary>The probe history of a component revision (probed as a whole), or null.</summary>
         public ProbeTracker? RevisionTracker { get; set; }
 
-        /// <summary>The component revision's probe last started (it runs off the tick), or null.</summary>
-        public Task? ComponentProbe { get; set; }
+        /// <summary>The deployment's probe round last started (it runs off the tick), or null.</summary>
+        public Task? Probe { get; set; }
 
         public HealthSection? Health { get; }
 

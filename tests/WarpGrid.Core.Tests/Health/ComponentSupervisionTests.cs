@@ -320,7 +320,7 @@ public sealed class ComponentSupervisionTests(FakeClockRuntime fixture) : IClass
         await supervisor.WhenProbesCompleteAsync().WaitAsync(TimeSpan.FromSeconds(60));
         var elapsed = DateTime.UtcNow - started;
         Assert.True(elapsed < TimeSpan.FromSeconds(30), $"the probe took {elapsed}: it was not interrupted at its 3 s timeout");
-        Assert.Contains("/spin did not answer within the probe timeout of 3000 ms (timeout: the guest was interrupted)", slow.UnreadyReason, StringComparison.Ordinal);
+        Assert.Contains("/spin ran over the probe timeout of 3000 ms and was interrupted (timeout)", slow.UnreadyReason, StringComparison.Ordinal);
         var failures = _runtime.Logs.Tail("cslow", 100).Where(r => r.Stream == GuestLogStream.System && r.Message.StartsWith("health probe failed", StringComparison.Ordinal)).ToList();
         Assert.Equal("health probe failed (1/3)", Assert.Single(failures).Message[..25]);
     }

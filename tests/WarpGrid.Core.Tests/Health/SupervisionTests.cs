@@ -2,6 +2,7 @@ using Microsoft.Extensions.Time.Testing;
 using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Health;
 using WarpGrid.Core.Manifest;
+using WarpGrid.Core.Observability;
 using WarpGrid.Core.Runtime;
 using WarpGrid.Core.Runtime.Pooling;
 using WarpGrid.Core.Runtime.Wagi;
@@ -152,12 +153,12 @@ public sealed class SupervisionTests(FakeClockRuntime fixture) : IClassFixture<F
         registry.Set(new ActiveDeployment(new DeploymentRecord { Name = "loop", Version = "0.1.0", Manifest = string.Empty, Digest = "sha256:" + new string('a', 64), Revision = 1 }, manifest, pool, DeploymentState.Running, null, 1));
         var supervisor = new DeploymentSupervisor(registry, _runtime, new SupervisorOptions { RestartBackoffInitial = TimeSpan.FromSeconds(2), RestartBackoffMax = TimeSpan.FromSeconds(8), StablePeriod = TimeSpan.FromMinutes(1) });
 
-        await supervisor.TickAsync(); // first sight: probes due after one interval
+        await TickAndProbeAsync(supervisor); // first sight: probes due after one interval
         Assert.Equal(DeploymentHealthState.Healthy, supervisor.GetHealth("loop")!.State);
         var first = Assert.Single(pool.Instances()).Id;
 
         _time.Advance(TimeSpan.FromSeconds(1));
-        await supervisor.TickAsync(); // probe fails once = threshold: replaced at once (first restart)
+        await TickAndProbeAsync(supervisor); // probe fails once = threshold: replaced at once (first restart)
         var health = supervisor.GetHealth("loop")!;
         Assert.Equal(1, health.Restarts);
         Assert.Contains("failed its liveness probe", health.LastError, StringComparison.Ordinal);
@@ -167,7 +168,7 @@ public sealed class SupervisionTests(FakeClockRuntime fixture) : IClassFixture<F
         Assert.Equal(InstanceState.Unready, second.State); // a replacement gets no traffic before it passes a probe
 
         _time.Advance(TimeSpan.FromSeconds(1));
-        await supervisor.TickAsync(); // the replacement fails too: crash loop, wait 2 s
+        await TickAndProbeAsync(supervisor); // the replacement fails too: crash loop, wait 2 s
         health = supervisor.GetHealth("loop")!;
         Assert.Equal(DeploymentHealthState.CrashLoopBackOff, health.State);
         Assert.Equal(2, health.Restarts);
@@ -183,16 +184,72 @@ public sealed class SupervisionTests(FakeClockRuntime fixture) : IClassFixture<F
         Assert.Empty(pool.Instances());
 
         _time.Advance(TimeSpan.FromSeconds(1.5));
-        await supervisor.TickAsync();
+        await TickAndProbeAsync(supervisor);
         Assert.Empty(pool.Instances()); // still waiting
         _time.Advance(TimeSpan.FromSeconds(0.5));
-        await supervisor.TickAsync(); // back-off over: a new (unready) instance
+        await TickAndProbeAsync(supervisor); // back-off over: a new (unready) instance
         Assert.Equal(InstanceState.Unready, Assert.Single(pool.Instances()).State);
         _time.Advance(TimeSpan.FromSeconds(0.5));
-        await supervisor.TickAsync(); // its probe fails: the wait doubles
+        await TickAndProbeAsync(supervisor); // its probe fails: the wait doubles
         health = supervisor.GetHealth("loop")!;
         Assert.Equal(3, health.Restarts);
         Assert.Equal(_time.GetUtcNow() + TimeSpan.FromSeconds(4), health.NextRetryAt);
+    }
+
+    [Fact]
+    public async Task A_hung_probe_runs_off_the_tick_and_another_deployment_is_probed_and_replaced_meanwhile()
+    {
+        var hung = ManifestParser.ParseOrThrow("""
+            [package]
+            name = "hung"
+
+            [runtime]
+            request_timeout = "60s"
+
+            [health]
+            endpoint = "/loop"
+            interval = "3s"
+            timeout = "3s"
+            """);
+        var failing = ManifestParser.ParseOrThrow("""
+            [package]
+            name = "failing"
+
+            [capabilities]
+            environment = { HEALTH = "fail" }
+
+            [health]
+            endpoint = "/healthz"
+            interval = "1s"
+            timeout = "1s"
+            unhealthy_threshold = 2
+            """);
+        await using var hungPool = _runtime.CreatePool(DeploymentManager.ToPoolSettings(hung), _runtime.Modules.LoadFile(Guests.Testbed));
+        await using var failingPool = _runtime.CreatePool(DeploymentManager.ToPoolSettings(failing), _runtime.Modules.LoadFile(Guests.Testbed));
+        var registry = new DeploymentRegistry();
+        registry.Set(new ActiveDeployment(new DeploymentRecord { Name = "hung", Version = "0.1.0", Manifest = string.Empty, Digest = "sha256:" + new string('a', 64), Revision = 1 }, hung, hungPool, DeploymentState.Running, null, 1));
+        registry.Set(new ActiveDeployment(new DeploymentRecord { Name = "failing", Version = "0.1.0", Manifest = string.Empty, Digest = "sha256:" + new string('b', 64), Revision = 1 }, failing, failingPool, DeploymentState.Running, null, 1));
+        var supervisor = new DeploymentSupervisor(registry, _runtime, new SupervisorOptions());
+        await supervisor.TickAsync();
+
+        // hung's probe loops (interrupted after 3 s of real time); failing's probes answer 503 at once.
+        var started = DateTime.UtcNow;
+        _time.Advance(TimeSpan.FromSeconds(3));
+        await supervisor.TickAsync();
+        await WaitUntilAsync(() => failingPool.UnreadyCount == 1, "failing's first failed probe takes it out of rotation");
+        _time.Advance(TimeSpan.FromSeconds(3));
+        await supervisor.TickAsync(); // hung's round is still in flight: no second one
+        await WaitUntilAsync(() => supervisor.GetHealth("failing")!.Restarts == 1, "failing's second failed probe replaces it");
+
+        // Two failed liveness probes of failing replaced its instance while hung's first probe still ran.
+        Assert.Contains("/healthz answered 503", supervisor.GetHealth("failing")!.LastError, StringComparison.Ordinal);
+        Assert.Equal(0, supervisor.GetHealth("hung")!.Restarts);
+        Assert.Equal(InstanceState.Busy, Assert.Single(hungPool.Instances()).State); // probed: one round in flight
+
+        await supervisor.WhenProbesCompleteAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(30), "the probe was not interrupted at its 3 s timeout");
+        var system = _runtime.Logs.Tail("hung", 100).Where(r => r.Stream == GuestLogStream.System).Select(r => r.Message).ToList();
+        Assert.Equal("health probe failed (1/3): /loop ran over the probe timeout of 3000 ms and was interrupted (timeout); out of rotation", Assert.Single(system, m => m.StartsWith("health probe failed", StringComparison.Ordinal)));
     }
 
     [Fact]
@@ -212,12 +269,29 @@ public sealed class SupervisionTests(FakeClockRuntime fixture) : IClassFixture<F
         var registry = new DeploymentRegistry();
         registry.Set(new ActiveDeployment(new DeploymentRecord { Name = "slow", Version = "0.1.0", Manifest = string.Empty, Digest = "sha256:" + new string('a', 64), Revision = 1 }, manifest, pool, DeploymentState.Running, null, 1));
         var supervisor = new DeploymentSupervisor(registry, _runtime, new SupervisorOptions());
-        await supervisor.TickAsync();
+        await TickAndProbeAsync(supervisor);
         _time.Advance(TimeSpan.FromSeconds(1));
-        await supervisor.TickAsync(); // /spin takes 200 ms of wall-clock time against a 50 ms timeout
+        await TickAndProbeAsync(supervisor); // /spin takes 200 ms of wall-clock time against a 50 ms timeout
         var health = supervisor.GetHealth("slow")!;
         Assert.Equal(1, health.Restarts);
         Assert.Contains("over the probe timeout of 50 ms", health.LastError, StringComparison.Ordinal);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting: " + what);
+            await Task.Delay(5);
+        }
+    }
+
+    /// <summary>One supervisor tick, then a bounded wait (real time) for the probe rounds it started: they run off the tick.</summary>
+    private static async Task TickAndProbeAsync(DeploymentSupervisor supervisor)
+    {
+        await supervisor.TickAsync();
+        await supervisor.WhenProbesCompleteAsync().WaitAsync(TimeSpan.FromSeconds(60));
     }
 
     private DateTimeOffset Tick()

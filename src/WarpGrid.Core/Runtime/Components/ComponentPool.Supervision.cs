@@ -175,7 +175,7 @@ public sealed partial class ComponentHttpPool : ISupervisedPool
         }
     }
 
-    /// <summary>Health probes running now (each holds a slot and counts as busy in <see cref="Stats"/>, but is not load).</summary>
+    /// <inheritdoc />
     public int ProbesInFlight => Volatile.Read(ref _probing);
 
     /// <summary>Why a request is refused before it runs, or null.</summary>

@@ -18,6 +18,9 @@ public interface ISupervisedPool
     /// </summary>
     long BusyTicks { get; }
 
+    /// <summary>Health probes running now: each holds an instance and counts as busy in <see cref="Stats"/>, but is not load.</summary>
+    int ProbesInFlight { get; }
+
     /// <summary>
     /// While set and in the future, the pool creates no instance (crash-loop back-off): a request that finds no ready
     /// instance is refused at once. Null lifts the block.

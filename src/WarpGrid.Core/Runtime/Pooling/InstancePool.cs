@@ -48,6 +48,7 @@ public sealed partial class InstancePool : IAsyncDisposable, ISupervisedPool
     private readonly LinkedList<TaskCompletionSource<Slot?>> _waiters = new();
     private readonly Dictionary<string, Slot> _slots = new(StringComparer.Ordinal);
     private readonly ulong _deadlineTicks;
+    private int _probing;
     private readonly long _deadlineStopwatchTicks;
     private int _live;
     private int _busy;
@@ -252,6 +253,9 @@ public sealed partial class InstancePool : IAsyncDisposable, ISupervisedPool
         Unreserve();
     }
 
+    /// <inheritdoc />
+    public int ProbesInFlight => Volatile.Read(ref _probing);
+
     /// <summary>The ids of instances a health probe may check now (idle or unready, not busy).</summary>
     public IReadOnlyList<string> ProbeCandidates()
     {
@@ -266,8 +270,15 @@ public sealed partial class InstancePool : IAsyncDisposable, ISupervisedPool
     /// request through the same slot), then lets <paramref name="decide"/> place it: back in rotation, out of rotation
     /// (unready), or discarded (liveness failed; the pool does not replace it, the caller does after its back-off).
     /// </summary>
+    /// <param name="instanceId">The instance to probe.</param>
+    /// <param name="probe">The probe request.</param>
+    /// <param name="decide">Places the instance from the probe's result.</param>
+    /// <param name="timeout">
+    /// The probe's own timeout (<c>[health] timeout</c>): the guest is interrupted then (a
+    /// <see cref="InvocationOutcome.Timeout"/> fault) when it is shorter than the request timeout. Null: the request timeout.
+    /// </param>
     /// <returns>The probe's result, or null when the instance is busy or gone.</returns>
-    public InvocationResult? Probe(string instanceId, WagiRequest probe, Func<InvocationResult, ProbeVerdict> decide)
+    public InvocationResult? Probe(string instanceId, WagiRequest probe, Func<InvocationResult, ProbeVerdict> decide, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(instanceId);
         ArgumentNullException.ThrowIfNull(probe);
@@ -301,7 +312,17 @@ public sealed partial class InstancePool : IAsyncDisposable, ISupervisedPool
             _busy++;
         }
 
-        var result = Run(slot, probe, coldStart: false, countRequest: false);
+        InvocationResult result;
+        Interlocked.Increment(ref _probing);
+        try
+        {
+            result = Run(slot, probe, coldStart: false, countRequest: false, timeout is { } t && t < Settings.RequestTimeout ? t : null);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _probing);
+        }
+
         var verdict = decide(result);
         switch (verdict)
         {
@@ -645,7 +666,7 @@ public sealed partial class InstancePool : IAsyncDisposable, ISupervisedPool
         return result;
     }
 
-    private InvocationResult Run(Slot slot, WagiRequest request, bool coldStart, bool countRequest)
+    private InvocationResult Run(Slot slot, WagiRequest request, bool coldStart, bool countRequest, TimeSpan? timeout = null)
     {
         if (countRequest)
         {
@@ -669,8 +690,8 @@ public sealed partial class InstancePool : IAsyncDisposable, ISupervisedPool
         }
 
         var started = Stopwatch.GetTimestamp();
-        context.DeadlineTimestamp = started + _deadlineStopwatchTicks;
-        sandbox.Store.SetEpochDeadline(_deadlineTicks);
+        context.DeadlineTimestamp = started + (timeout is { } shorter ? (long)(shorter.TotalSeconds * Stopwatch.Frequency) : _deadlineStopwatchTicks);
+        sandbox.Store.SetEpochDeadline(timeout is { } limit ? _runtime.Engine.TicksFor(limit) : _deadlineTicks);
         try
         {
             sandbox.Start();
