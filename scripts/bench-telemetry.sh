@@ -5,7 +5,8 @@
 # request traced and recorded). No exporter, so export cost is not included.
 #   scripts/bench-telemetry.sh [rounds=7] [duration=5s] [connections=32]
 #   MODES="off metrics trace on on100" scripts/bench-telemetry.sh   (metrics = metrics collected, no tracing;
-#   trace = tracing with the default sampler, no metrics). The first mode is the baseline of the ratios.
+#   trace = tracing with the default sampler, no metrics). BASELINE (default: the first mode) is the baseline of the
+#   ratios, so MODES="on off" BASELINE=off runs the reverse order against the same baseline.
 #   PIN=0 turns off CPU pinning; WRK_THREADS sets wrk's threads (default 1 when pinned, else 2).
 #
 # How it measures (so that two modes are compared under the same conditions, see docs/benchmarks.md section 7):
@@ -31,6 +32,8 @@ read -r -a MODE_LIST <<<"${MODES:-off on}"
 for m in "${MODE_LIST[@]}"; do
   case "$m" in off|on|metrics|trace|on100) ;; *) echo "unknown mode '$m' in MODES (off, on, metrics, trace, on100)" >&2; exit 1 ;; esac
 done
+BASELINE="${BASELINE:-${MODE_LIST[0]}}"
+[[ " ${MODE_LIST[*]} " == *" $BASELINE "* ]] || { echo "BASELINE '$BASELINE' is not one of MODES (${MODE_LIST[*]})" >&2; exit 1; }
 PIN="${PIN:-1}"
 SERVER_CPU=() CLIENT_CPU=()
 if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
@@ -100,7 +103,7 @@ done
 echo "# $(date -u '+%H:%M:%S') UTC; $(uptime | sed 's/.*load/load/')"
 
 # Summary: per mode, medians and min..max over the rounds; ratios are per round (mode / baseline of the same round).
-awk -v base="${MODE_LIST[0]}" -v modes="${MODE_LIST[*]}" '
+awk -v base="$BASELINE" -v modes="${MODE_LIST[*]}" '
   function median(a, n,   i, j, t) {
     for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
