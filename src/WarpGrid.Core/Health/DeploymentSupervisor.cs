@@ -488,7 +488,10 @@ public sealed partial class DeploymentSupervisor
             Backoff = new RestartBackoff(options.RestartBackoffInitial, options.RestartBackoffMax, options.StablePeriod);
             NextProbeAt = now + (Health?.Interval ?? TimeSpan.Zero);
             var stats = pool.Stats;
-            Recommender = Policy is null ? null : new ScalingRecommender(Policy, pool.Settings.MinInstances, pool.Settings.MaxInstances, stats.Live, now);
+            // A component pool's live count dips while a used instance is swapped for a fresh one (off the request
+            // path): it starts from the warm pool it keeps instead, so a first look mid-swap does not start at zero.
+            var initial = pool is ComponentHttpPool components ? Math.Max(stats.Live, components.WarmTarget) : stats.Live;
+            Recommender = Policy is null ? null : new ScalingRecommender(Policy, pool.Settings.MinInstances, pool.Settings.MaxInstances, initial, now);
             LastScaleSampleAt = now;
             NextScaleAt = now + options.ScalingInterval;
             LastBusyTicks = pool.BusyTicks;
