@@ -188,13 +188,23 @@ public sealed class ComponentOperationsTests(ComponentOperationsFixture fixture)
                 extra: "[runtime.scaling]\nmetric = \"request_concurrency\"\ntarget_value = 1\nscale_up_window = \"0s\"\nscale_down_window = \"1s\"\n"),
             await File.ReadAllBytesAsync(HttpC),
             "http-c.wasm");
-        for (var i = 0; i < 5; i++)
-        {
-            using var response = await Warpd.Ingress.GetAsync("c-zero/hello");
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
-
+        // Requests until the autoscaler has seen them (it samples busy time per tick: requests served before the
+        // deployment's first tick, or between two samples on a loaded machine, may never count as load).
         JsonObject? view = null;
+        await Poll.UntilAsync(
+            async () =>
+            {
+                using (var response = await Warpd.Ingress.GetAsync("c-zero/hello"))
+                {
+                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                }
+
+                view = await Warpd.GetDeploymentAsync("c-zero");
+                return (long?)view!["scaling"]?["desiredInstances"] >= 1;
+            },
+            "the autoscaler to scale c-zero up from its requests",
+            diagnostics: () => view?.ToJsonString() + Environment.NewLine + Warpd.Tail());
+
         await Poll.UntilAsync(
             async () =>
             {
