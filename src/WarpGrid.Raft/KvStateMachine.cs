@@ -37,6 +37,7 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
     private int _entriesSinceSnapshot;
     private long _snapshotRequested; // timestamp of the last snapshot request, until the next entry (applier only)
     private bool _checkpointDue; // a checkpoint was deferred while the previous one was written (applier only)
+    private bool _checkpointDeferred; // the deferral was logged
     private volatile Exception? _checkpointFailure;
     private long _lastAppliedIndex;
     private bool _started; // set after RecoverAsync: later restores are snapshot installs from the leader
@@ -261,11 +262,17 @@ internal sealed partial class KvStateMachine : SimpleStateMachine
         Task? completion = await _faster.TryBeginCheckpointAsync(cookie, token).ConfigureAwait(false);
         if (completion is null)
         {
-            Log.CheckpointDeferred(_logger, index);
+            if (!_checkpointDeferred)
+            {
+                _checkpointDeferred = true;
+                Log.CheckpointDeferred(_logger, index);
+            }
+
             return;
         }
 
         _checkpointDue = false;
+        _checkpointDeferred = false;
         Log.CheckpointStarted(_logger, index, _faster.LastVersionSwitchDuration.TotalMilliseconds);
         _ = ObserveCheckpointAsync(completion, cookie);
     }
