@@ -48,6 +48,12 @@ public sealed partial class WagiIngress
 
         if (result.Fault is { } fault)
         {
+            if (!context.Response.HasStarted)
+            {
+                // The guest's head (e.g. its content-length) never went out: the problem response replaces it whole.
+                context.Response.Clear();
+            }
+
             // ProblemAsync aborts the connection when the head already went out: the client sees a truncated response.
             await ProblemAsync(context, fault.HttpStatus, fault.Code, Title(fault.Outcome), fault.Message, route.Deployment.Name, result.InstanceId).ConfigureAwait(false);
             return;

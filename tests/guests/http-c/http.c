@@ -27,6 +27,11 @@
 //                        POSTs N KiB (byte i is i % 251) to http://H:P through wasi:http/outgoing-handler and answers
 //                        200 with what happened (see outbound() below for the modes: stream, buffered, drop, short,
 //                        long, reset); the deployment needs [capabilities] http_outbound for H
+//   /content-length?declared=N&write=M
+//                        answers 200 with "content-length: N" and M bytes of the same pattern (in writes as large as
+//                        check-write allows: M <= 64 KiB is one write), then finishes; logs through wasi:logging what
+//                        the host answered: "content-length declared=N write=M: [write-error=<error> after=<offset>]
+//                        finished|finish-error=<error>" (a size follows the case of a body-size error)
 //   anything else        404 text/plain "http-c: unknown path <path>"
 #include <stdint.h>
 #include <stddef.h>
@@ -551,7 +556,7 @@ static const char *const error_cases[] = {
     "HTTP-response-timeout", "HTTP-upgrade-failed", "HTTP-protocol-error", "loop-detected", "configuration-error",
     "internal-error",
 };
-enum { ERROR_REQUEST_BODY_SIZE = 17 };
+enum { ERROR_REQUEST_BODY_SIZE = 17, ERROR_RESPONSE_BODY_SIZE = 28 };
 
 // The answer of /outbound, built up as the request goes.
 static char out[1024];
@@ -586,7 +591,7 @@ static void put_u64(uint64_t n)
 static void put_error_code(const unsigned char *e)
 {
     out_puts(e[0] < sizeof error_cases / sizeof error_cases[0] ? error_cases[e[0]] : "unknown");
-    if (e[0] == ERROR_REQUEST_BODY_SIZE && e[8] != 0) {
+    if ((e[0] == ERROR_REQUEST_BODY_SIZE || e[0] == ERROR_RESPONSE_BODY_SIZE) && e[8] != 0) {
         out_puts(" size=");
         put_u64(*(const uint64_t *)(e + 16));
     }
@@ -849,6 +854,36 @@ static void outbound(int32_t outparam, const char *query, size_t query_len)
     finish(r.body);
 }
 
+// /content-length?declared=N&write=M: a response body that declares N bytes and has M (see the list at the top).
+static void content_length(int32_t outparam, const char *query, size_t query_len)
+{
+    size_t declared_len, write_len;
+    const char *declared = query_value(query, query_len, "declared=", &declared_len);
+    uint64_t total = parse_u64(query_value(query, query_len, "write=", &write_len), write_len);
+    int32_t headers = fields_new();
+    append_(headers, STR("content-length"), declared, declared_len);
+    if (ret[0] != 0) {
+        __builtin_trap();
+    }
+    int32_t response = response_new(headers);
+    response_body(response, ret);
+    int32_t body = expect_handle();
+    body_write(body, ret);
+    int32_t stream = expect_handle();
+    outparam_set(outparam, 0, response, 0, 0, 0, 0, 0, 0);
+    out_len = 0;
+    out_puts("content-length declared=");
+    out_put(declared, declared_len);
+    out_puts(" write=");
+    put_u64(total);
+    out_puts(": ");
+    write_pattern(stream, 0, total);
+    stream_drop(stream);
+    finish_outbound(body);
+    static const char context[] = "http-c";
+    log_record(LEVEL_INFO, context, sizeof context - 1, out, out_len);
+}
+
 static int starts_with(const char *a, size_t a_len, const char *prefix)
 {
     size_t n = length(prefix);
@@ -875,6 +910,8 @@ __attribute__((export_name("wasi:http/incoming-handler@0.2.12#handle"))) void ha
 
     if (starts_with(name, name_len, "/outbound?")) {
         outbound(outparam, name + 9, name_len - 9);
+    } else if (starts_with(name, name_len, "/content-length?")) {
+        content_length(outparam, name + 15, name_len - 15);
     } else if (equals(name, name_len, "/hello")) {
         respond(outparam, 200, "Hello from C on WarpGrid (wasi:http)!\n", "", 0);
     } else if (equals(name, name_len, "/trap-mid")) {

@@ -217,6 +217,15 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
         {
             guestError = error.Message is null ? error.Case : error.Case + ": " + error.Message;
         }
+        else if (fault is null)
+        {
+            http.CheckComplete();
+            if (http.BodyFault is { } bodyFault)
+            {
+                // The guest saw the error (the write or finish failed); the client must not see a complete response.
+                fault = new InvocationFault(InvocationOutcome.BadResponse, bodyFault);
+            }
+        }
 
         if (fault is not null && !probe)
         {

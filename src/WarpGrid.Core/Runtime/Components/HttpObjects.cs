@@ -128,6 +128,7 @@ internal sealed class HttpCallState(IComponentHttpExchange exchange, long maxRes
 {
     private MemoryStream? _pending;
     private long _written;
+    private OutgoingResponse? _sent;
 
     public IComponentHttpExchange Exchange { get; } = exchange;
 
@@ -153,6 +154,31 @@ internal sealed class HttpCallState(IComponentHttpExchange exchange, long maxRes
 
     public long BytesWritten => _written;
 
+    /// <summary>
+    /// Why the response body is not the one its head announced (a <c>content-length</c> exceeded or not reached), once
+    /// it is not: the request then ends as a fault and the connection is aborted.
+    /// </summary>
+    public string? BodyFault { get; private set; }
+
+    /// <summary>True when a response to <paramref name="method"/> with <paramref name="status"/> carries no body (its content-length is not the length of what follows).</summary>
+    public static bool HasNoBody(string method, int status) => string.Equals(method, "HEAD", StringComparison.OrdinalIgnoreCase) || status is 204 or 205 or 304;
+
+    /// <summary>Records why the response body broke its <c>content-length</c> (the first cause is kept).</summary>
+    public void FailBody(string reason) => BodyFault ??= reason;
+
+    /// <summary>
+    /// After the guest returned: a response whose body was never finished to the length its head declared (dropped
+    /// short, or never created) is a fault too, as Kestrel could not complete it.
+    /// </summary>
+    public void CheckComplete()
+    {
+        if (BodyFault is null && ResponseError is null && _sent is { } head && !HasNoBody(Exchange.Method, head.Status)
+            && head.Headers.ContentLengthValue() is { } declared && (ulong)_written != declared)
+        {
+            BodyFault = $"the guest's response declared a content-length of {declared} bytes but its body ended after {_written} bytes without outgoing-body.finish";
+        }
+    }
+
     /// <summary><c>response-outparam.set</c> with a response: send the head and whatever was written before.</summary>
     public void SetResponse(OutgoingResponse response)
     {
@@ -162,6 +188,7 @@ internal sealed class HttpCallState(IComponentHttpExchange exchange, long maxRes
         }
 
         ResponseSet = true;
+        _sent = response;
         if (response.Status < 200)
         {
             // set-status-code takes 100..999 (as the WIT and Wasmtime do), but HTTP has no final 1xx response; Wasmtime's
@@ -485,6 +512,13 @@ internal sealed class Fields
         return value.Length > 0 && !value.AsSpan().ContainsAnyExceptInRange((byte)'0', (byte)'9') && ulong.TryParse(value, out _);
     }
 
+    /// <summary>The first <c>content-length</c> as a number (what Wasmtime enforces on a body), or null without a valid one.</summary>
+    public ulong? ContentLengthValue()
+    {
+        var values = Get("content-length");
+        return values.Count > 0 && HasValidContentLength() && ulong.TryParse(values[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null;
+    }
+
     /// <summary><c>clone</c>: a mutable deep copy (values are never changed in place, so the arrays are shared).</summary>
     public Fields Clone() => new([.. _entries], _size);
 
@@ -589,9 +623,13 @@ internal sealed class OutgoingResponse(Fields headers)
 /// </summary>
 internal sealed class OutgoingBody : IDisposable
 {
-    public OutgoingBody(HttpCallState response)
+    private long _responseWritten;
+
+    public OutgoingBody(HttpCallState response, OutgoingResponse head)
     {
         Response = response;
+        Head = head;
+        ContentLength = head.Headers.ContentLengthValue();
     }
 
     public OutgoingBody(OutboundRequestBody outbound)
@@ -601,11 +639,62 @@ internal sealed class OutgoingBody : IDisposable
 
     public HttpCallState? Response { get; }
 
+    /// <summary>The response this body belongs to (null for an outbound request body).</summary>
+    public OutgoingResponse? Head { get; }
+
+    /// <summary>The response's declared <c>content-length</c>, enforced as Wasmtime does: no write past it, no finish short of it.</summary>
+    public ulong? ContentLength { get; }
+
+    /// <summary>The <c>HTTP-response-body-size</c> error this response body failed with, if it did.</summary>
+    public HttpErrorCode? ResponseError { get; private set; }
+
     public OutboundRequestBody? Outbound { get; }
 
     public bool StreamTaken { get; set; }
 
     public bool Finished { get; set; }
+
+    /// <summary>
+    /// A write to a response body: refused whole (nothing of it reaches the client) when it would take the body past
+    /// its <c>content-length</c>; the stream error carries <c>HTTP-response-body-size(some(written))</c>, and the
+    /// response can then only end as a fault.
+    /// </summary>
+    public void WriteResponse(ReadOnlySpan<byte> bytes)
+    {
+        var response = Response!;
+        if (ResponseError is { } failed)
+        {
+            throw new StreamFailedException("the response body already exceeded its content-length") { Code = failed };
+        }
+
+        _responseWritten += bytes.Length;
+        if (ContentLength is { } declared && (ulong)_responseWritten > declared && !HttpCallState.HasNoBody(response.Exchange.Method, Head!.Status))
+        {
+            ResponseError = new HttpErrorCode("HTTP-response-body-size", Size: (ulong)_responseWritten);
+            response.FailBody($"the guest wrote {_responseWritten} bytes of response body, more than its content-length of {declared}");
+            throw new StreamFailedException($"response body: {_responseWritten} bytes written, more than the content-length of {declared}") { Code = ResponseError };
+        }
+
+        response.WriteBody(bytes);
+    }
+
+    /// <summary><c>outgoing-body.finish</c> of a response body: the error when the body is not its declared length.</summary>
+    public HttpErrorCode? FinishResponse()
+    {
+        if (ResponseError is { } failed)
+        {
+            return failed;
+        }
+
+        if (ContentLength is { } declared && (ulong)_responseWritten != declared && !HttpCallState.HasNoBody(Response!.Exchange.Method, Head!.Status))
+        {
+            ResponseError = new HttpErrorCode("HTTP-response-body-size", Size: (ulong)_responseWritten);
+            Response.FailBody($"the guest finished its response body after {_responseWritten} of its content-length of {declared} bytes");
+            return ResponseError;
+        }
+
+        return null;
+    }
 
     /// <summary>Dropped by the guest (or left at the end of the request) without <c>finish</c>: an outbound request is aborted.</summary>
     public void Dispose()
@@ -628,9 +717,9 @@ internal sealed class OutgoingBodyStream(OutgoingBody body) : OutputStream
             throw new HttpProtocolException("the guest wrote to a body after finishing it");
         }
 
-        if (body.Response is { } response)
+        if (body.Response is not null)
         {
-            response.WriteBody(bytes);
+            body.WriteResponse(bytes);
             return;
         }
 

@@ -145,7 +145,7 @@ internal static unsafe class WasiHttp
                 return;
             }
 
-            response.Body = new OutgoingBody(http);
+            response.Body = new OutgoingBody(http, response);
             CVal body = default;
             c.NewResource(&body, HostResource.OutgoingBody, response.Body);
             Val.Ok(c.Result, &body);
@@ -173,6 +173,12 @@ internal static unsafe class WasiHttp
             if (body.Outbound?.Finish() is { } error)
             {
                 ErrorResult(c.Result, error);
+                return;
+            }
+
+            if (body.FinishResponse() is { } sizeError)
+            {
+                ErrorResult(c.Result, sizeError);
                 return;
             }
 
