@@ -46,26 +46,33 @@ public sealed partial class DeploymentSupervisor
             // deployment's probes or scaling. At most one per deployment is in flight; one still running when the
             // next is due makes that round skipped.
             state.NextProbeAt = now + health.Interval;
-            if (state.Probe is { IsCompleted: false })
-            {
-                return;
-            }
-
             state.RevisionTracker ??= new ProbeTracker();
-            state.Probe = Task.Run(() => ProbeComponentsInBackground(deployment, state, pool, health));
+            StartProbeRound(state, deployment.Name, () => ProbeComponents(deployment, state, pool, health));
         }
     }
 
-    private void ProbeComponentsInBackground(ActiveDeployment deployment, Supervised state, ComponentHttpPool pool, HealthSection health)
+    /// <summary>
+    /// Starts a deployment's probe round on the thread pool unless its previous round is still in flight (then this
+    /// round is skipped). Called under <c>lock (state)</c>; a round's exception is logged, never thrown into the tick.
+    /// </summary>
+    private void StartProbeRound(Supervised state, string deployment, Action round)
     {
-        try
+        if (state.Probe is { IsCompleted: false })
         {
-            ProbeComponents(deployment, state, pool, health);
+            return;
         }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
+
+        state.Probe = Task.Run(() =>
         {
-            Log.ProbeFailed(_logger, deployment.Name, ex);
-        }
+            try
+            {
+                round();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Log.ProbeFailed(_logger, deployment, ex);
+            }
+        });
     }
 
     private void ProbeComponents(ActiveDeployment deployment, Supervised state, ComponentHttpPool pool, HealthSection health)

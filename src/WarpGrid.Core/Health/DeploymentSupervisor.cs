@@ -221,24 +221,7 @@ public sealed partial class DeploymentSupervisor
             // Probes run guests for up to their timeout: off the tick (see SuperviseComponents), one round per
             // deployment in flight at most.
             state.NextProbeAt = now + health.Interval;
-            if (state.Probe is { IsCompleted: false })
-            {
-                return;
-            }
-
-            state.Probe = Task.Run(() => ProbeInstancesInBackground(deployment, state, pool, health));
-        }
-    }
-
-    private void ProbeInstancesInBackground(ActiveDeployment deployment, Supervised state, InstancePool pool, HealthSection health)
-    {
-        try
-        {
-            ProbeInstances(deployment, state, pool, health);
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            Log.ProbeFailed(_logger, deployment.Name, ex);
+            StartProbeRound(state, deployment.Name, () => ProbeInstances(deployment, state, pool, health));
         }
     }
 
