@@ -7,6 +7,8 @@
 #   MODES="off metrics trace on on100" scripts/bench-telemetry.sh   (metrics = metrics collected, no tracing;
 #   trace = tracing with the default sampler, no metrics). BASELINE (default: the first mode) is the baseline of the
 #   ratios, so MODES="on off" BASELINE=off runs the reverse order against the same baseline.
+#   A mode may carry a suffix after a dot (MODES="off off.b"): the same settings in another warpd, so an A/A run shows
+#   how far two processes of one mode differ on this machine.
 #   PIN=0 turns off CPU pinning; WRK_THREADS sets wrk's threads (default 1 when pinned, else 2).
 #
 # How it measures (so that two modes are compared under the same conditions, see docs/benchmarks.md section 7):
@@ -30,7 +32,7 @@ command -v wrk >/dev/null || { echo "wrk not found (scripts/install-deps.sh)" >&
 read -r -a MODE_LIST <<<"${MODES:-off on}"
 [ "${#MODE_LIST[@]}" -ge 1 ] || { echo "MODES is empty" >&2; exit 1; }
 for m in "${MODE_LIST[@]}"; do
-  case "$m" in off|on|metrics|trace|on100) ;; *) echo "unknown mode '$m' in MODES (off, on, metrics, trace, on100)" >&2; exit 1 ;; esac
+  case "${m%%.*}" in off|on|metrics|trace|on100) ;; *) echo "unknown mode '$m' in MODES (off, on, metrics, trace, on100, each optionally with a .suffix)" >&2; exit 1 ;; esac
 done
 BASELINE="${BASELINE:-${MODE_LIST[0]}}"
 [[ " ${MODE_LIST[*]} " == *" $BASELINE "* ]] || { echo "BASELINE '$BASELINE' is not one of MODES (${MODE_LIST[*]})" >&2; exit 1; }
@@ -52,13 +54,13 @@ cleanup() {
 trap cleanup EXIT
 
 start() { # start <mode> <index>
-  local m="$1" i="$2" data args
+  local m="$1" i="$2" data args kind="${1%%.*}"
   data="$(mktemp -d)"
   args=(--WarpGrid:Telemetry:Metrics=false)
-  [ "$m" = on ] && args=(--WarpGrid:Telemetry:Metrics=true --WarpGrid:Telemetry:Tracing=true)
-  [ "$m" = metrics ] && args=(--WarpGrid:Telemetry:Metrics=true)
-  [ "$m" = trace ] && args=(--WarpGrid:Telemetry:Metrics=false --WarpGrid:Telemetry:Tracing=true)
-  [ "$m" = on100 ] && args=(--WarpGrid:Telemetry:Metrics=true --WarpGrid:Telemetry:Tracing=true --WarpGrid:Telemetry:SamplingRatio=1)
+  [ "$kind" = on ] && args=(--WarpGrid:Telemetry:Metrics=true --WarpGrid:Telemetry:Tracing=true)
+  [ "$kind" = metrics ] && args=(--WarpGrid:Telemetry:Metrics=true)
+  [ "$kind" = trace ] && args=(--WarpGrid:Telemetry:Metrics=false --WarpGrid:Telemetry:Tracing=true)
+  [ "$kind" = on100 ] && args=(--WarpGrid:Telemetry:Metrics=true --WarpGrid:Telemetry:Tracing=true --WarpGrid:Telemetry:SamplingRatio=1)
   PORT[$m]=$((18391 + i))
   "${SERVER_CPU[@]}" dotnet "$WARPD" --data-dir "$data" --api 127.0.0.1:$((19391 + i)) --ingress 127.0.0.1:${PORT[$m]} \
     --deploy "$REPO/samples/hello" "${args[@]}" >"$data/warpd.log" 2>&1 &
