@@ -11,7 +11,8 @@ namespace WarpGrid.Benchmarks;
 /// <summary>
 /// One <c>wasi:http</c> request handled in process (take a pre-instantiated instance, call <c>handle</c>, collect the
 /// streamed response; the used store is dropped and the next instance instantiated on a thread-pool thread), for the
-/// C component hello (<c>tests/guests/http-c</c>, 10 KB) and <c>samples/hello-js</c> (StarlingMonkey, 13 MB), against
+/// C component hello (<c>tests/guests/http-c/hello-c.wasm</c>, 8 KB, the <c>/hello</c> path alone; and the 45 KB test
+/// guest <c>http-c.wasm</c> with every test path and import, to show what a larger component costs) and <c>samples/hello-js</c> (StarlingMonkey, 13 MB), against
 /// one WAGI request to the C <c>samples/hello</c> in the same run. Goal (issue 4): a component hello ≤ 2× the WAGI cost.
 /// </summary>
 [MemoryDiagnoser]
@@ -20,6 +21,7 @@ public class ComponentHelloBenchmark
     private WasmNodeRuntime _runtime = null!;
     private ComponentHttpPool _helloJs = null!;
     private ComponentHttpPool _helloC = null!;
+    private ComponentHttpPool _httpC = null!;
     private InstancePool _wagiHello = null!;
     private WagiRequest _wagi = null!;
 
@@ -31,8 +33,8 @@ public class ComponentHelloBenchmark
         _runtime = new WasmNodeRuntime(new WasmRuntimeOptions { MaxInstancesPerNode = 64, MaxMemoryPerInstanceBytes = 256L << 20, CompiledCacheDirectory = cache });
         var component = _runtime.Modules.GetOrCompileComponent(File.ReadAllBytes(RepoPaths.Combine("samples", "hello-js", "hello-js.wasm")));
         _helloJs = _runtime.CreateComponentPool(new PoolSettings { Deployment = "hello-js", MinInstances = 1, MaxInstances = 4, MemoryLimitBytes = 128L << 20, RequestTimeout = TimeSpan.FromSeconds(5) }, component);
-        var httpC = _runtime.Modules.GetOrCompileComponent(File.ReadAllBytes(RepoPaths.Combine("tests", "guests", "http-c", "http-c.wasm")));
-        _helloC = _runtime.CreateComponentPool(new PoolSettings { Deployment = "http-c", MinInstances = 1, MaxInstances = 4, MemoryLimitBytes = 16L << 20, RequestTimeout = TimeSpan.FromSeconds(5) }, httpC);
+        _helloC = CreateCPool("hello-c");
+        _httpC = CreateCPool("http-c");
         _wagiHello = _runtime.CreatePool(new PoolSettings { Deployment = "hello", MinInstances = 1, MaxInstances = 4, MemoryLimitBytes = 16L << 20, RequestTimeout = TimeSpan.FromSeconds(5) }, _runtime.Modules.LoadFile(RepoPaths.Combine("samples", "hello", "hello.wasm")));
         _wagi = new WagiRequest
         {
@@ -50,6 +52,13 @@ public class ComponentHelloBenchmark
 
         Check(_helloJs, "/hello-js", "Hello from JavaScript on WarpGrid! You asked for /hello-js\n");
         Check(_helloC, "/hello", "Hello from C on WarpGrid (wasi:http)!\n");
+        Check(_httpC, "/hello", "Hello from C on WarpGrid (wasi:http)!\n");
+    }
+
+    private ComponentHttpPool CreateCPool(string name)
+    {
+        var component = _runtime.Modules.GetOrCompileComponent(File.ReadAllBytes(RepoPaths.Combine("tests", "guests", "http-c", name + ".wasm")));
+        return _runtime.CreateComponentPool(new PoolSettings { Deployment = name, MinInstances = 1, MaxInstances = 4, MemoryLimitBytes = 16L << 20, RequestTimeout = TimeSpan.FromSeconds(5) }, component);
     }
 
     private static void Check(ComponentHttpPool pool, string path, string expected)
@@ -68,6 +77,7 @@ public class ComponentHelloBenchmark
     {
         _helloJs.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _helloC.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _httpC.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _wagiHello.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _runtime.Dispose();
     }
@@ -80,12 +90,18 @@ public class ComponentHelloBenchmark
         return result.Response?.Body.Length ?? throw new InvalidOperationException(result.Fault?.Message);
     }
 
-    /// <summary><c>wasi:http</c> C hello (<c>tests/guests/http-c</c> <c>/hello</c>), fresh instance per request.</summary>
+    /// <summary><c>wasi:http</c> C hello (<c>tests/guests/http-c/hello-c.wasm</c> <c>/hello</c>), fresh instance per request.</summary>
     [Benchmark(Description = "component hello (C, wasi:http)")]
-    public async ValueTask<long> ComponentHelloC()
+    public ValueTask<long> ComponentHelloC() => Hello(_helloC);
+
+    /// <summary>The same <c>/hello</c> on the whole test guest <c>http-c.wasm</c> (45 KB, more imports to link per instance).</summary>
+    [Benchmark(Description = "component hello (C test guest http-c)")]
+    public ValueTask<long> ComponentHttpC() => Hello(_httpC);
+
+    private static async ValueTask<long> Hello(ComponentHttpPool pool)
     {
         var exchange = new Exchange("/hello");
-        var result = await _helloC.InvokeAsync(exchange).ConfigureAwait(false);
+        var result = await pool.InvokeAsync(exchange).ConfigureAwait(false);
         return result.Fault is null ? exchange.Body.Length : throw new InvalidOperationException(result.Fault.Message);
     }
 

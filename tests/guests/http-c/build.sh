@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds http-c.wasm: a wasi:http/incoming-handler@0.2.12 component from http.c (no SDK, no bindings generator) that
+# Builds http-c.wasm (and hello-c.wasm, the same source with -DHELLO_ONLY: only /hello, for the benchmarks): a wasi:http/incoming-handler@0.2.12 component from http.c (no SDK, no bindings generator) that
 # also imports wasi:logging/logging@0.1.0-draft (logging.wit).
 #   1. clang-14 --target=wasm32 (freestanding, no libc): a core module whose imports and export are the canonical
 #      ABI's flattened signatures, written by hand in http.c;
@@ -31,9 +31,15 @@ jco() {
   node --import "data:text/javascript,import{_setPreopens}from'file://$(realpath "$SHIM")';_setPreopens({'/':'/'});" \
     "$NM/@bytecodealliance/jco/dist/jco.js" "$@"
 }
-jco embed --wit "$work/wit" -n handler -o "$work/embedded.wasm" "$work/core.wasm"
-jco new "$work/embedded.wasm" -o "$PWD/http-c.wasm"
-chmod 644 http-c.wasm
-jco wit "$PWD/http-c.wasm" | grep -q 'export wasi:http/incoming-handler@0.2.12' \
-  || { echo "http-c: the component does not export wasi:http/incoming-handler@0.2.12" >&2; exit 1; }
-echo "http-c.wasm: $(stat -c %s http-c.wasm) bytes"
+clang-14 --target=wasm32 -O2 -Wall -Wextra -Werror -Wno-unused-function -nostdlib -Wl,--no-entry -Wl,--strip-all \
+  -DHELLO_ONLY -o "$work/hello-core.wasm" http.c
+for out in http-c hello-c; do
+  core="$work/core.wasm"
+  [ "$out" = hello-c ] && core="$work/hello-core.wasm"
+  jco embed --wit "$work/wit" -n handler -o "$work/embedded.wasm" "$core"
+  jco new "$work/embedded.wasm" -o "$PWD/$out.wasm"
+  chmod 644 "$out.wasm"
+  jco wit "$PWD/$out.wasm" | grep -q 'export wasi:http/incoming-handler@0.2.12' \
+    || { echo "http-c: $out.wasm does not export wasi:http/incoming-handler@0.2.12" >&2; exit 1; }
+  echo "$out.wasm: $(stat -c %s "$out.wasm") bytes"
+done

@@ -908,6 +908,16 @@ __attribute__((export_name("wasi:http/incoming-handler@0.2.12#handle"))) void ha
         }
     }
 
+#ifdef HELLO_ONLY
+    // hello-c.wasm (build.sh, -DHELLO_ONLY): the /hello path alone, so the linker drops every other path and the
+    // imports only they use; the benchmarks' minimal component hello.
+    if (equals(name, name_len, "/hello")) {
+        respond(outparam, 200, "Hello from C on WarpGrid (wasi:http)!\n", "", 0);
+    } else {
+        respond(outparam, 404, "hello-c: unknown path\n", "", 0);
+    }
+    return;
+#endif
     if (starts_with(name, name_len, "/outbound?")) {
         outbound(outparam, name + 9, name_len - 9);
     } else if (starts_with(name, name_len, "/content-length?")) {
