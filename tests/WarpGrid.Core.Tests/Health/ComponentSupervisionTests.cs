@@ -264,8 +264,8 @@ public sealed class ComponentSupervisionTests(FakeClockRuntime fixture) : IClass
 
             [health]
             endpoint = "/spin"
-            interval = "3s"
-            timeout = "3s"
+            interval = "10s"
+            timeout = "10s"
             """, registry);
         await using var _ = slow;
         var (fast, _) = Deploy("""
@@ -292,8 +292,9 @@ public sealed class ComponentSupervisionTests(FakeClockRuntime fixture) : IClass
         await supervisor.TickAsync();
         Assert.Equal(1, fast.Stats.Idle);
 
-        // Both probes are due: cslow's guest spins (for 3 s of real time), cfast's answers at once.
-        fixture.Time.Advance(TimeSpan.FromSeconds(3));
+        // Both probes are due: cslow's guest spins (for 10 s of real time: long enough that the ticks below finish
+        // first even on a loaded machine), cfast's answers at once.
+        fixture.Time.Advance(TimeSpan.FromSeconds(10));
         var started = DateTime.UtcNow;
         await supervisor.TickAsync();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
@@ -304,10 +305,11 @@ public sealed class ComponentSupervisionTests(FakeClockRuntime fixture) : IClass
         }
 
         // While the slow probe runs, cfast is probed and scaled on every tick: its autoscaler releases its warm
-        // instance after the 2 s window. Each further tick finds cslow's probe in flight and starts no second one.
+        // instance after the 2 s window. Each further tick finds cslow's probe due again but in flight, and starts no
+        // second one.
         for (var i = 0; i < 4; i++)
         {
-            fixture.Time.Advance(TimeSpan.FromSeconds(3));
+            fixture.Time.Advance(TimeSpan.FromSeconds(10));
             await supervisor.TickAsync();
             Assert.True(slow.Stats.Busy <= 1, $"{slow.Stats.Busy} probes of cslow run at once");
         }
@@ -319,8 +321,8 @@ public sealed class ComponentSupervisionTests(FakeClockRuntime fixture) : IClass
 
         await supervisor.WhenProbesCompleteAsync().WaitAsync(TimeSpan.FromSeconds(60));
         var elapsed = DateTime.UtcNow - started;
-        Assert.True(elapsed < TimeSpan.FromSeconds(30), $"the probe took {elapsed}: it was not interrupted at its 3 s timeout");
-        Assert.Contains("/spin ran over the probe timeout of 3000 ms and was interrupted (timeout)", slow.UnreadyReason, StringComparison.Ordinal);
+        Assert.True(elapsed < TimeSpan.FromSeconds(40), $"the probe took {elapsed}: it was not interrupted at its 10 s timeout");
+        Assert.Contains("/spin ran over the probe timeout of 10000 ms and was interrupted (timeout)", slow.UnreadyReason, StringComparison.Ordinal);
         var failures = _runtime.Logs.Tail("cslow", 100).Where(r => r.Stream == GuestLogStream.System && r.Message.StartsWith("health probe failed", StringComparison.Ordinal)).ToList();
         Assert.Equal("health probe failed (1/3)", Assert.Single(failures).Message[..25]);
     }

@@ -208,8 +208,8 @@ public sealed class SupervisionTests(FakeClockRuntime fixture) : IClassFixture<F
 
             [health]
             endpoint = "/loop"
-            interval = "3s"
-            timeout = "3s"
+            interval = "10s"
+            timeout = "10s"
             """);
         var failing = ManifestParser.ParseOrThrow("""
             [package]
@@ -232,12 +232,13 @@ public sealed class SupervisionTests(FakeClockRuntime fixture) : IClassFixture<F
         var supervisor = new DeploymentSupervisor(registry, _runtime, new SupervisorOptions());
         await supervisor.TickAsync();
 
-        // hung's probe loops (interrupted after 3 s of real time); failing's probes answer 503 at once.
+        // hung's probe loops (interrupted after 10 s of real time: long enough that failing's two probes and its
+        // replacement finish first even on a loaded machine); failing's probes answer 503 at once.
         var started = DateTime.UtcNow;
-        _time.Advance(TimeSpan.FromSeconds(3));
+        _time.Advance(TimeSpan.FromSeconds(10));
         await supervisor.TickAsync();
         await WaitUntilAsync(() => failingPool.UnreadyCount == 1, "failing's first failed probe takes it out of rotation");
-        _time.Advance(TimeSpan.FromSeconds(3));
+        _time.Advance(TimeSpan.FromSeconds(10));
         await supervisor.TickAsync(); // hung's round is still in flight: no second one
         await WaitUntilAsync(() => supervisor.GetHealth("failing")!.Restarts == 1, "failing's second failed probe replaces it");
 
@@ -247,9 +248,9 @@ public sealed class SupervisionTests(FakeClockRuntime fixture) : IClassFixture<F
         Assert.Equal(InstanceState.Busy, Assert.Single(hungPool.Instances()).State); // probed: one round in flight
 
         await supervisor.WhenProbesCompleteAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(30), "the probe was not interrupted at its 3 s timeout");
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(40), "the probe was not interrupted at its 10 s timeout");
         var system = _runtime.Logs.Tail("hung", 100).Where(r => r.Stream == GuestLogStream.System).Select(r => r.Message).ToList();
-        Assert.Equal("health probe failed (1/3): /loop ran over the probe timeout of 3000 ms and was interrupted (timeout); out of rotation", Assert.Single(system, m => m.StartsWith("health probe failed", StringComparison.Ordinal)));
+        Assert.Equal("health probe failed (1/3): /loop ran over the probe timeout of 10000 ms and was interrupted (timeout); out of rotation", Assert.Single(system, m => m.StartsWith("health probe failed", StringComparison.Ordinal)));
     }
 
     [Fact]
