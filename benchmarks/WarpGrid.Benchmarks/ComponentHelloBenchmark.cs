@@ -12,8 +12,8 @@ namespace WarpGrid.Benchmarks;
 /// One <c>wasi:http</c> request handled in process (take a pre-instantiated instance, call <c>handle</c>, collect the
 /// streamed response; the used store is dropped and the next instance instantiated on a thread-pool thread), for the
 /// C component hello (<c>tests/guests/http-c/hello-c.wasm</c>, 8 KB, the <c>/hello</c> path alone; and the 45 KB test
-/// guest <c>http-c.wasm</c> with every test path and import, to show what a larger component costs) and <c>samples/hello-js</c> (StarlingMonkey, 13 MB), against
-/// one WAGI request to the C <c>samples/hello</c> in the same run. Goal (issue 4): a component hello ≤ 2× the WAGI cost.
+/// guest <c>http-c.wasm</c> with every test path and import, to show what a larger component costs) and
+/// <c>samples/hello-js</c> (StarlingMonkey, 13 MB), against one WAGI request to the C <c>samples/hello</c> in the same run. Goal (issue 4): a component hello ≤ 2× the WAGI cost.
 /// </summary>
 [MemoryDiagnoser]
 public class ComponentHelloBenchmark

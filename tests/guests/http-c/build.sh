@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds http-c.wasm (and hello-c.wasm, the same source with -DHELLO_ONLY: only /hello, for the benchmarks): a wasi:http/incoming-handler@0.2.12 component from http.c (no SDK, no bindings generator) that
-# also imports wasi:logging/logging@0.1.0-draft (logging.wit).
+# Builds http-c.wasm: a wasi:http/incoming-handler@0.2.12 component from http.c (no SDK, no bindings generator) that
+# also imports wasi:logging/logging@0.1.0-draft (logging.wit); and hello-c.wasm, the same source with -DHELLO_ONLY
+# (the /hello path alone, for the benchmarks).
 #   1. clang-14 --target=wasm32 (freestanding, no libc): a core module whose imports and export are the canonical
 #      ABI's flattened signatures, written by hand in http.c;
 #   2. `jco embed`: adds the component-type section of wit/world.wit (WASI 0.2.12 WIT from jco's builtin copy);
@@ -25,18 +26,17 @@ done
 mkdir -p "$work/wit/deps/logging"
 cp logging.wit "$work/wit/deps/logging/package.wit"
 
-clang-14 --target=wasm32 -O2 -Wall -Wextra -Werror -nostdlib -Wl,--no-entry -Wl,--strip-all -o "$work/core.wasm" http.c
 # jco runs wasm-tools on Node's WASI shim, which preopens nothing by default: preopen / so it can read the files.
 jco() {
   node --import "data:text/javascript,import{_setPreopens}from'file://$(realpath "$SHIM")';_setPreopens({'/':'/'});" \
     "$NM/@bytecodealliance/jco/dist/jco.js" "$@"
 }
-clang-14 --target=wasm32 -O2 -Wall -Wextra -Werror -Wno-unused-function -nostdlib -Wl,--no-entry -Wl,--strip-all \
-  -DHELLO_ONLY -o "$work/hello-core.wasm" http.c
 for out in http-c hello-c; do
-  core="$work/core.wasm"
-  [ "$out" = hello-c ] && core="$work/hello-core.wasm"
-  jco embed --wit "$work/wit" -n handler -o "$work/embedded.wasm" "$core"
+  defines=()
+  [ "$out" = hello-c ] && defines=(-DHELLO_ONLY)
+  clang-14 --target=wasm32 -O2 -Wall -Wextra -Werror -nostdlib -Wl,--no-entry -Wl,--strip-all "${defines[@]}" \
+    -o "$work/core.wasm" http.c
+  jco embed --wit "$work/wit" -n handler -o "$work/embedded.wasm" "$work/core.wasm"
   jco new "$work/embedded.wasm" -o "$PWD/$out.wasm"
   chmod 644 "$out.wasm"
   jco wit "$PWD/$out.wasm" | grep -q 'export wasi:http/incoming-handler@0.2.12' \
