@@ -10,6 +10,10 @@
 #   A mode may carry a suffix after a dot (MODES="off off.b"): the same settings in another warpd, so an A/A run shows
 #   how far two processes of one mode differ on this machine.
 #   PIN=0 turns off CPU pinning; WRK_THREADS sets wrk's threads (default 1 when pinned, else 2).
+#   TP_MAX bounds each warpd's thread pool (DOTNET_ThreadPool_ForceMaxWorkerThreads; default 4 when pinned, else 0 =
+#   the runtime's default). Pinned to one core under 32 connections, .NET's starvation heuristic keeps adding worker
+#   threads (60-85 within 30 s), which then spin in the pool's semaphore and context-switch: that alone moved req/s
+#   by 15-40 % between two processes of the same mode. With the bound, an A/A pair agrees (docs/benchmarks.md).
 #
 # How it measures (so that two modes are compared under the same conditions, see docs/benchmarks.md section 7):
 # - one warpd per mode is started up front (each on its own ports) and warmed up (WARMUP, default 10s of wrk each,
@@ -18,7 +22,8 @@
 # - with 2+ CPUs, every warpd is pinned to CPU 0 and wrk to CPU 1 (taskset): server and load generator no longer
 #   compete for the same core, and wrk's own CPU never counts against a mode;
 # - rounds alternate the order of the modes (forward, then reversed, ...), so no mode always runs first or last;
-# - each line is one measured run: mode, req/s, p50 and warpd's CPU time (utime + stime from /proc) per request;
+# - each line is one measured run: mode, req/s, p50, warpd's CPU time (utime + stime from /proc) per request and its
+#   thread count after the run;
 # - the summary gives, per mode, the median and min..max over the rounds, and the median of the per-round ratios to
 #   the baseline (mode / first mode in the same round). CPU time per request is the primary figure: it depends far
 #   less on other load on the machine than req/s.
@@ -41,10 +46,12 @@ PIN="${PIN:-1}"
 SERVER_CPU=() CLIENT_CPU=()
 if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   SERVER_CPU=(taskset -c 0) CLIENT_CPU=(taskset -c 1)
-  WRK_THREADS="${WRK_THREADS:-1}"
+  WRK_THREADS="${WRK_THREADS:-1}" TP_MAX="${TP_MAX:-4}"
 else
-  WRK_THREADS="${WRK_THREADS:-2}"
+  WRK_THREADS="${WRK_THREADS:-2}" TP_MAX="${TP_MAX:-0}"
 fi
+TP_ENV=()
+[ "$TP_MAX" -gt 0 ] && TP_ENV=(env "DOTNET_ThreadPool_ForceMaxWorkerThreads=$TP_MAX")
 HZ="$(getconf CLK_TCK)"
 declare -A PID DATA PORT
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of the process, in clock ticks
@@ -63,12 +70,12 @@ start() { # start <mode> <index>
   [ "$kind" = trace ] && args=(--WarpGrid:Telemetry:Metrics=false --WarpGrid:Telemetry:Tracing=true)
   [ "$kind" = on100 ] && args=(--WarpGrid:Telemetry:Metrics=true --WarpGrid:Telemetry:Tracing=true --WarpGrid:Telemetry:SamplingRatio=1)
   PORT[$m]=$((18391 + i))
-  "${SERVER_CPU[@]}" dotnet "$WARPD" --data-dir "$data" --api 127.0.0.1:$((19391 + i)) --ingress 127.0.0.1:${PORT[$m]} \
+  "${TP_ENV[@]}" "${SERVER_CPU[@]}" dotnet "$WARPD" --data-dir "$data" --api 127.0.0.1:$((19391 + i)) --ingress 127.0.0.1:${PORT[$m]} \
     --deploy "$REPO/samples/hello" "${args[@]}" >"$data/warpd.log" 2>&1 &
   PID[$m]=$! DATA[$m]="$data"
 }
 
-measure() { # measure <mode>: one run, prints "mode req/s p50 cpu-us/request"
+measure() { # measure <mode>: one run, prints "mode req/s p50 cpu-us/request threads"
   local m="$1" pid="${PID[$1]}" url="http://127.0.0.1:${PORT[$1]}/hello" before after out rps p50 requests cpu_us
   before="$(cpu_ticks "$pid")"
   out="$("${CLIENT_CPU[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")"
@@ -76,7 +83,7 @@ measure() { # measure <mode>: one run, prints "mode req/s p50 cpu-us/request"
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"; p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
   requests="$(awk '/requests in/ {print $1}' <<<"$out")"
   cpu_us="$(awk -v t="$((after - before))" -v hz="$HZ" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
-  echo "$m $rps $p50 $cpu_us"
+  echo "$m $rps $p50 $cpu_us $(ls "/proc/$pid/task" | wc -l)"
 }
 
 for i in "${!MODE_LIST[@]}"; do start "${MODE_LIST[$i]}" "$i"; done
@@ -101,8 +108,8 @@ for m in "${MODE_LIST[@]}"; do
   echo "# warm-up of $m: $WARMUP, then $steps steps of 5 s ($([ "$stale" -ge 3 ] && echo settled || echo 'not settled')), best $best req/s"
 done
 
-echo "# $(date -u '+%Y-%m-%d %H:%M:%S') UTC; rounds=$ROUNDS duration=$DURATION connections=$CONNECTIONS wrk-threads=$WRK_THREADS pinned=${SERVER_CPU[*]:-no}${SERVER_CPU:+ (wrk: ${CLIENT_CPU[*]})}; $(uptime | sed 's/.*load/load/')"
-echo "mode req/s p50 warpd-cpu-us/request"
+echo "# $(date -u '+%Y-%m-%d %H:%M:%S') UTC; rounds=$ROUNDS duration=$DURATION connections=$CONNECTIONS wrk-threads=$WRK_THREADS pinned=${SERVER_CPU[*]:-no}${SERVER_CPU:+ (wrk: ${CLIENT_CPU[*]})} thread-pool-max=$([ "$TP_MAX" -gt 0 ] && echo "$TP_MAX" || echo default); $(uptime | sed 's/.*load/load/')"
+echo "mode req/s p50 warpd-cpu-us/request warpd-threads"
 results="$(mktemp)"
 for r in $(seq 1 "$ROUNDS"); do
   order=("${MODE_LIST[@]}")
