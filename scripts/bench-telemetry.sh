@@ -12,8 +12,8 @@
 #   PIN=0 turns off CPU pinning; WRK_THREADS sets wrk's threads (default 1 when pinned, else 2).
 #   TP_MAX bounds each warpd's thread pool (DOTNET_ThreadPool_ForceMaxWorkerThreads; default 4 when pinned, else 0 =
 #   the runtime's default). Pinned to one core under 32 connections, .NET's starvation heuristic keeps adding worker
-#   threads (60-85 within 30 s), which then spin in the pool's semaphore and context-switch: that alone moved req/s
-#   by 15-40 % between two processes of the same mode. With the bound, an A/A pair agrees (docs/benchmarks.md).
+#   threads (65 within 5 s, 80-100 within 30 s), which then spin in the pool's semaphore and context-switch: that
+#   alone put two processes of the same mode 14 % apart. With the bound, an A/A pair agrees (docs/benchmarks.md).
 #
 # How it measures (so that two modes are compared under the same conditions, see docs/benchmarks.md section 7):
 # - one warpd per mode is started up front (each on its own ports) and warmed up (WARMUP, default 10s of wrk each,
@@ -50,8 +50,9 @@ if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 else
   WRK_THREADS="${WRK_THREADS:-2}" TP_MAX="${TP_MAX:-0}"
 fi
-TP_ENV=()
-[ "$TP_MAX" -gt 0 ] && TP_ENV=(env "DOTNET_ThreadPool_ForceMaxWorkerThreads=$TP_MAX")
+[[ "$TP_MAX" =~ ^[0-9]+$ ]] || { echo "TP_MAX must be a whole number of threads (0 = the runtime's default), not '$TP_MAX'" >&2; exit 1; }
+TP_ENV=() TP_LABEL=default
+if [ "$TP_MAX" -gt 0 ]; then TP_ENV=(env "DOTNET_ThreadPool_ForceMaxWorkerThreads=$TP_MAX") TP_LABEL="$TP_MAX"; fi
 HZ="$(getconf CLK_TCK)"
 declare -A PID DATA PORT
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of the process, in clock ticks
@@ -108,7 +109,7 @@ for m in "${MODE_LIST[@]}"; do
   echo "# warm-up of $m: $WARMUP, then $steps steps of 5 s ($([ "$stale" -ge 3 ] && echo settled || echo 'not settled')), best $best req/s"
 done
 
-echo "# $(date -u '+%Y-%m-%d %H:%M:%S') UTC; rounds=$ROUNDS duration=$DURATION connections=$CONNECTIONS wrk-threads=$WRK_THREADS pinned=${SERVER_CPU[*]:-no}${SERVER_CPU:+ (wrk: ${CLIENT_CPU[*]})} thread-pool-max=$([ "$TP_MAX" -gt 0 ] && echo "$TP_MAX" || echo default); $(uptime | sed 's/.*load/load/')"
+echo "# $(date -u '+%Y-%m-%d %H:%M:%S') UTC; rounds=$ROUNDS duration=$DURATION connections=$CONNECTIONS wrk-threads=$WRK_THREADS pinned=${SERVER_CPU[*]:-no}${SERVER_CPU:+ (wrk: ${CLIENT_CPU[*]})} thread-pool-max=$TP_LABEL; $(uptime | sed 's/.*load/load/')"
 echo "mode req/s p50 warpd-cpu-us/request warpd-threads"
 results="$(mktemp)"
 for r in $(seq 1 "$ROUNDS"); do
