@@ -10,7 +10,8 @@ namespace WarpGrid.Benchmarks;
 
 /// <summary>
 /// One <c>wasi:http</c> request handled in process (take a pre-instantiated instance, call <c>handle</c>, collect the
-/// streamed response; the used store is dropped and the next instance instantiated on a thread-pool thread), for the
+/// streamed response; the used store is dropped and the next instance instantiated, inline when that is cheap and on a
+/// thread-pool thread when it is not), for the
 /// C component hello (<c>tests/guests/http-c/hello-c.wasm</c>, 8 KB, the <c>/hello</c> path alone; and the 45 KB test
 /// guest <c>http-c.wasm</c> with every test path and import, to show what a larger component costs) and
 /// <c>samples/hello-js</c> (StarlingMonkey, 13 MB), against one WAGI request to the C <c>samples/hello</c> in the same run. Goal (issue 4): a component hello ≤ 2× the WAGI cost.
@@ -25,12 +26,15 @@ public class ComponentHelloBenchmark
     private InstancePool _wagiHello = null!;
     private WagiRequest _wagi = null!;
 
+    /// <summary>Bytes each pooled slot keeps resident; the runtime's default unless a driver (<c>--request-cost</c>) sets it.</summary>
+    public long KeepResidentBytes { get; set; } = new WasmRuntimeOptions().KeepResidentBytes;
+
     [GlobalSetup]
     public void Setup()
     {
         // A cache directory so repeated runs load the 13 MB component in milliseconds instead of compiling it again.
         var cache = Path.Combine(Path.GetTempPath(), "warpgrid-bench-cache");
-        _runtime = new WasmNodeRuntime(new WasmRuntimeOptions { MaxInstancesPerNode = 64, MaxMemoryPerInstanceBytes = 256L << 20, CompiledCacheDirectory = cache });
+        _runtime = new WasmNodeRuntime(new WasmRuntimeOptions { MaxInstancesPerNode = 64, MaxMemoryPerInstanceBytes = 256L << 20, CompiledCacheDirectory = cache, KeepResidentBytes = KeepResidentBytes });
         var component = _runtime.Modules.GetOrCompileComponent(File.ReadAllBytes(RepoPaths.Combine("samples", "hello-js", "hello-js.wasm")));
         _helloJs = _runtime.CreateComponentPool(new PoolSettings { Deployment = "hello-js", MinInstances = 1, MaxInstances = 4, MemoryLimitBytes = 128L << 20, RequestTimeout = TimeSpan.FromSeconds(5) }, component);
         _helloC = CreateCPool("hello-c");

@@ -15,6 +15,9 @@ namespace WarpGrid.Benchmarks;
 /// breaks the build when a benchmark stops working (exit code 1).</item>
 /// <item><c>--in-process</c>: run in this process instead of a generated project (for environments where the generated
 /// project cannot build).</item>
+/// <item><c>--scaling-reaction</c>: the autoscaler's reaction to a step in load (<see cref="ScalingReaction"/>).</item>
+/// <item><c>--request-cost</c>: wall and CPU time per request of the component and WAGI hellos, one and two requests at
+/// a time (<see cref="RequestCost"/>).</item>
 /// </list>
 /// </summary>
 public static class Program
@@ -24,6 +27,11 @@ public static class Program
         if (args.Contains("--scaling-reaction", StringComparer.Ordinal))
         {
             return ScalingReaction.Run();
+        }
+
+        if (args.Contains("--request-cost", StringComparer.Ordinal))
+        {
+            return RequestCost.Run(args);
         }
 
         var ci = args.Contains("--ci", StringComparer.Ordinal);

@@ -32,6 +32,26 @@ public sealed class RouteTableTests
         Assert.Equal(expected, table.Match("example.com", path)!.Deployment.Name);
     }
 
+    [Theory]
+    [InlineData("/hello/...", "/hello")]
+    [InlineData("/hello/", "/hello")]
+    [InlineData("/hello", "/hello")]
+    [InlineData("/...", "/")]
+    [InlineData("/", "/")]
+    [InlineData("", "/")]
+    [InlineData("/a/b//", "/a/b")]
+    public void Routes_normalise_to_a_prefix_without_trailing_slash_or_wildcard(string route, string expected) =>
+        Assert.Equal(expected, DeploymentManager.NormalizeRoute(route));
+
+    [Fact]
+    public void A_spin_style_wildcard_route_matches_its_prefix()
+    {
+        var table = Table(Deployment("c", "/c/..."), Deployment("root", "/..."));
+        Assert.Equal("c", table.Match("example.com", "/c/hello")!.Deployment.Name);
+        Assert.Equal("c", table.Match("example.com", "/c")!.Deployment.Name);
+        Assert.Equal("root", table.Match("example.com", "/cc")!.Deployment.Name);
+    }
+
     [Fact]
     public void No_match_without_a_root_route()
     {

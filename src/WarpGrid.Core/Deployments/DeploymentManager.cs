@@ -78,8 +78,20 @@ public sealed partial class DeploymentManager
         };
     }
 
-    /// <summary>Normalises a route prefix: no trailing slash except for the root.</summary>
-    public static string NormalizeRoute(string route) => route.Length > 1 ? route.TrimEnd('/') is { Length: > 0 } trimmed ? trimmed : "/" : route;
+    /// <summary>
+    /// Normalises a route prefix: no trailing slash except for the root, and no trailing <c>/...</c> (Spin and WAGI
+    /// write a prefix route as <c>/hello/...</c>; every WarpGrid route is a prefix, so <c>/hello/...</c> is <c>/hello</c>).
+    /// </summary>
+    public static string NormalizeRoute(string route)
+    {
+        ArgumentNullException.ThrowIfNull(route);
+        if (route.EndsWith("/...", StringComparison.Ordinal))
+        {
+            route = route[..^4];
+        }
+
+        return route.Length > 1 ? route.TrimEnd('/') is { Length: > 0 } trimmed ? trimmed : "/" : route.Length == 0 ? "/" : route;
+    }
 
     /// <summary>
     /// Creates or updates a deployment from manifest text and module bytes (or the digest of a module this node

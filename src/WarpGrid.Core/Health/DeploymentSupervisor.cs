@@ -355,7 +355,7 @@ public sealed partial class DeploymentSupervisor
         $"{path} ran over the probe timeout of {health.Timeout.TotalMilliseconds:0} ms and was interrupted ({fault.Code})";
 
     private static string RoutePrefix(ActiveDeployment deployment) =>
-        deployment.Manifest.Runtime.Route is "/" or "" ? string.Empty : deployment.Manifest.Runtime.Route.TrimEnd('/');
+        DeploymentManager.NormalizeRoute(deployment.Manifest.Runtime.Route) is "/" ? string.Empty : DeploymentManager.NormalizeRoute(deployment.Manifest.Runtime.Route);
 
     private static WagiRequest ProbeRequest(ActiveDeployment deployment, string path)
     {

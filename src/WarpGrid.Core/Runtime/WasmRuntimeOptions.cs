@@ -17,8 +17,19 @@ public sealed class WasmRuntimeOptions
     /// <summary>The maximum native stack a guest may use before it traps with a stack overflow. Default 512 KiB.</summary>
     public int MaxWasmStackBytes { get; set; } = 512 * 1024;
 
-    /// <summary>Bytes of linear memory a recycled pooled slot keeps resident (zeroed in place instead of unmapped). Default 1 MiB.</summary>
-    public long KeepResidentBytes { get; set; } = 1 << 20;
+    /// <summary>
+    /// Bytes of linear memory (and of tables) a recycled pooled slot keeps resident: reset in place (zeroed, or copied
+    /// back from the module's memory image) instead of released with <c>madvise</c> and faulted in again by the next
+    /// instance. Default 16 MiB, at most 64 MiB.
+    /// </summary>
+    /// <remarks>
+    /// Released pages cost the next instance a page fault each, and on a node with more than one core every
+    /// copy-on-write fault and every release also interrupts the other cores (TLB shootdown): with 1 MiB, two
+    /// StarlingMonkey requests at once on two cores cost 2.5× the CPU of one alone. 16 MiB keeps such a guest's memory
+    /// resident, so requests scale across cores; the price is that a used slot keeps up to this much memory resident
+    /// after its instance is gone, and that each recycle rewrites up to this much memory (docs/benchmarks.md).
+    /// </remarks>
+    public long KeepResidentBytes { get; set; } = 16L << 20;
 
     /// <summary>Directory of the compiled-code cache. Null disables the disk cache.</summary>
     public string? CompiledCacheDirectory { get; set; }

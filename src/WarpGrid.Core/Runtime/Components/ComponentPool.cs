@@ -20,9 +20,10 @@ public sealed record ComponentInvocationResult(InvocationFault? Fault, bool Resp
 /// fresh, pre-instantiated instance (a StarlingMonkey or other guest cannot be re-entered after a response, and a
 /// trapped instance never can); after the request the instance is dropped and a new one is instantiated in its place.
 /// At most <c>max_instances</c> requests run at once; more wait up to <c>QueueTimeout</c>, then get 503.
-/// Dropping the used store and instantiating its replacement happen on a thread-pool thread after the request
-/// returns, so a request pays only for running the guest (about a third of the 13 MB StarlingMonkey cost was the
-/// madvise of the dirty pages on drop and the instantiation of the next instance; see docs/benchmarks.md).
+/// Dropping the used store and instantiating its replacement (the recycle) happen on the request thread when they are
+/// cheap, and on a thread-pool thread after the request returns when they are not: handing a recycle of 10-15 µs (a
+/// C component) to another thread cost 12 µs of CPU more per request and slowed the guest on the other core, while
+/// the 0.5 ms recycle of the 13 MB StarlingMonkey component is worth taking off the request path (docs/benchmarks.md).
 /// </summary>
 public sealed partial class ComponentHttpPool : IAsyncDisposable
 {
@@ -40,6 +41,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
     private int _nextId;
     private int _readyOrPending;
     private int _recycling;
+    private long _recycleTicks;
     private int _waiting;
     private int _busy;
     private long _requests;
@@ -251,7 +253,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
     /// </remarks>
     private void ScheduleRecycle(ComponentSandbox used)
     {
-        if (Interlocked.Increment(ref _recycling) > Settings.MaxInstances)
+        if (Interlocked.Increment(ref _recycling) > Settings.MaxInstances || Volatile.Read(ref _recycleTicks) < InlineRecycleTicks)
         {
             Recycle(used);
             return;
@@ -262,6 +264,7 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
 
     private void Recycle(ComponentSandbox used)
     {
+        var started = Stopwatch.GetTimestamp();
         try
         {
             used.Dispose();
@@ -269,9 +272,20 @@ public sealed partial class ComponentHttpPool : IAsyncDisposable
         }
         finally
         {
+            // A moving average (weight 1/8) of what a recycle costs; racy updates only blur it.
+            var elapsed = Stopwatch.GetTimestamp() - started;
+            var average = Volatile.Read(ref _recycleTicks);
+            Volatile.Write(ref _recycleTicks, average + ((elapsed - average) / 8));
             Interlocked.Decrement(ref _recycling);
         }
     }
+
+    /// <summary>
+    /// Below this average recycle time (50 µs) the request thread recycles inline: a hand-off to a thread-pool thread
+    /// costs more than such a recycle (measured: a 12 µs recycle handed off cost 12 µs more CPU per request, and the
+    /// two threads slowed each other through Wasmtime's locks and TLB shootdowns).
+    /// </summary>
+    private static readonly long InlineRecycleTicks = Stopwatch.Frequency / 20_000;
 
     /// <summary>Instantiates until <see cref="WarmTarget"/> instances are ready or being created, unless in crash-loop back-off.</summary>
     private void Replenish()
