@@ -1,3 +1,5 @@
+using System.Text;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -101,10 +103,24 @@ public static class WarpGridServiceCollectionExtensions
             sp.GetRequiredService<ILogger<DeploymentSupervisor>>(),
             sp.GetRequiredService<WarpGridMetrics>()));
         services.TryAddSingleton<WagiIngress>();
+        services.AddOptions<KestrelServerOptions>().PostConfigure(kestrel =>
+        {
+            var chosen = kestrel.ResponseHeaderEncodingSelector; // Kestrel's default answers null (ASCII) for every name
+            kestrel.ResponseHeaderEncodingSelector = name => chosen(name) ?? GuestHeaderEncoding;
+        });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WarpGridNodeService>());
         builder.AddWarpGridScheduler();
         return builder;
     }
+
+    /// <summary>
+    /// How Kestrel writes response header values: Latin-1, one byte a char, so the bytes a guest wrote (a UTF-8 file
+    /// name, an obs-text byte) reach the client as written, as Spin, Wasmtime's <c>serve</c> and CGI servers send them;
+    /// Kestrel's default refuses anything but ASCII. A char above U+00FF (only possible from the app's own endpoints)
+    /// fails the response instead of being replaced. Where the app's own selector names an encoding for a header, that
+    /// encoding wins.
+    /// </summary>
+    private static readonly Encoding GuestHeaderEncoding = Encoding.GetEncoding("iso-8859-1", EncoderFallback.ExceptionFallback, DecoderFallback.ExceptionFallback);
 
     private static void AddTelemetry(IServiceCollection services)
     {

@@ -152,12 +152,23 @@ public sealed partial class WagiIngress
             var cgi = result.Response!;
             var response = context.Response;
             response.StatusCode = cgi.StatusCode;
-            foreach (var (name, value) in cgi.Headers)
+            try
             {
-                if (!HopByHop.Contains(name))
+                foreach (var (name, value) in cgi.Headers)
                 {
-                    response.Headers.Append(name, value);
+                    if (!HopByHop.Contains(name))
+                    {
+                        response.Headers.Append(name, value);
+                    }
                 }
+            }
+            catch (InvalidOperationException ex)
+            {
+                // The CGI parser checked names and values; what is left is a header Kestrel cannot send as given
+                // (e.g. a Content-Length that is not a number, or a server without Latin-1 header encoding).
+                response.Clear();
+                await ProblemAsync(context, 502, "bad_response", Title(InvocationOutcome.BadResponse), "the server refused the guest's response head: " + ex.Message, route.Deployment.Name, result.InstanceId).ConfigureAwait(false);
+                return;
             }
 
             var body = cgi.Body;

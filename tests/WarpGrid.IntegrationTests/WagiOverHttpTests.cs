@@ -67,6 +67,33 @@ public sealed partial class WagiOverHttpTests(WagiFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task Header_values_reach_the_client_as_the_bytes_the_guest_wrote()
+    {
+        var (response, body) = await RawHttp.GetAsync(Warpd.IngressPort, "/testbed/bytes-header", TimeSpan.FromSeconds(30));
+        Assert.True(response.Status == 200, response.Head);
+        Assert.Equal("bytes", Encoding.ASCII.GetString(body));
+        // Latin-1 view of the wire: UTF-8 "é" is the two bytes C3 A9, the obs-text byte E9 stays one byte.
+        Assert.Equal("attachment; filename=\"caf\u00c3\u00a9.txt\"", response.Headers["Content-Disposition"]);
+        Assert.Equal("caf\u00e9", response.Headers["X-Latin1"]);
+
+        using var parsed = await Warpd.Ingress.GetAsync("testbed/bytes-header");
+        Assert.Equal("caf\u00e9", parsed.Header("X-Latin1")); // HttpClient reads header bytes as Latin-1 too
+    }
+
+    [Fact]
+    public async Task A_header_name_that_is_not_a_token_is_a_bad_response_naming_it()
+    {
+        using var response = await Warpd.Ingress.GetAsync("testbed/bad-header-name");
+        var detail = (string?)(await response.ReadJsonAsync())["detail"];
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("bad_response", response.Header("X-WarpGrid-Error"));
+        Assert.Contains("header name \"X Bad\" that is not an HTTP token", detail, StringComparison.Ordinal);
+
+        using var next = await Warpd.Ingress.GetAsync("testbed/status");
+        Assert.Equal((HttpStatusCode)418, next.StatusCode);
+    }
+
+    [Fact]
     public async Task Echo_round_trips_a_one_mebibyte_random_body_byte_exact()
     {
         var payload = new byte[1 << 20];

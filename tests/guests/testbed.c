@@ -101,6 +101,24 @@ static int mode_status(void) {
     return 0;
 }
 
+static int mode_bytes_header(void) {
+    /* Header values are bytes: a UTF-8 file name (RFC 6266 style) and one obs-text byte (0xE9, Latin-1 e-acute). */
+    out("Content-Type: text/plain\n"
+        "Content-Disposition: attachment; filename=\"caf\xc3\xa9.txt\"\n"
+        "X-Latin1: caf\xe9\n"
+        "\n"
+        "bytes");
+    return 0;
+}
+
+static int mode_bad_header_name(void) {
+    out("Content-Type: text/plain\n"
+        "X Bad: 1\n"
+        "\n"
+        "never sent");
+    return 0;
+}
+
 static int mode_redirect(void) {
     /* Location without Status: CGI/WAGI says the server answers 302. */
     out("Location: /testbed/env\n\n");
@@ -252,6 +270,8 @@ int main(void) {
     if (strcmp(path, "/echo") == 0) return mode_echo();
     if (strcmp(path, "/status") == 0) return mode_status();
     if (strcmp(path, "/redirect") == 0) return mode_redirect();
+    if (strcmp(path, "/bytes-header") == 0) return mode_bytes_header();
+    if (strcmp(path, "/bad-header-name") == 0) return mode_bad_header_name();
     if (strcmp(path, "/log") == 0) return mode_log();
     if (strcmp(path, "/loop") == 0) return mode_loop();
     if (strcmp(path, "/oom") == 0) return mode_oom();

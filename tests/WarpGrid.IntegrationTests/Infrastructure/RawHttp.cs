@@ -29,6 +29,18 @@ internal static class RawHttp
         return await ReadHeadAsync(socket, cts.Token).ConfigureAwait(false);
     }
 
+    /// <summary>A plain <c>GET</c>, with the response head as bytes (Latin-1 chars) rather than HttpClient's parsed view.</summary>
+    public static async Task<(RawResponse Response, byte[] Body)> GetAsync(int port, string path, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token).ConfigureAwait(false);
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"), SocketFlags.None, cts.Token).ConfigureAwait(false);
+        var pending = new List<byte>();
+        var response = await ReadHeadAsync(socket, cts.Token, pending).ConfigureAwait(false);
+        return (response, await ReadBodyAsync(socket, response, pending, cts.Token).ConfigureAwait(false));
+    }
+
     /// <summary>
     /// Streams a chunked body of up to <paramref name="totalBytes"/> while reading the response concurrently; stops
     /// sending as soon as the response head arrives or the server stops reading.
@@ -203,7 +215,8 @@ internal static class RawHttp
         }
 
         pending?.AddRange(buffer.AsSpan(end + 4, length - end - 4).ToArray());
-        var text = Encoding.ASCII.GetString(buffer, 0, end);
+        // Latin-1: one char a byte, so a test sees header bytes above 0x7F exactly as the server sent them.
+        var text = Encoding.Latin1.GetString(buffer, 0, end);
         var lines = text.Split("\r\n");
         var statusParts = lines[0].Split(' ', 3);
         if (statusParts.Length < 2 || !statusParts[0].StartsWith("HTTP/1.", StringComparison.Ordinal) || !int.TryParse(statusParts[1], out var status))

@@ -79,8 +79,23 @@ public sealed class CgiResponse : IDisposable
                 return null;
             }
 
-            var name = Encoding.ASCII.GetString(line[..colon]).Trim();
-            var value = Encoding.UTF8.GetString(line[(colon + 1)..]).Trim();
+            // Field names are RFC 9110 tokens; values are bytes (visible ASCII, space, HTAB and obs-text 0x80-0xFF),
+            // kept as they are: one Latin-1 char a byte, which the ingress writes back as the same byte.
+            var name = Encoding.Latin1.GetString(line[..colon]).Trim(' ', '\t');
+            var value = Encoding.Latin1.GetString(line[(colon + 1)..]).Trim(' ', '\t');
+            if (!Components.HttpSyntax.IsToken(name))
+            {
+                Return(buffer);
+                error = $"the guest's output has a header name \"{Truncate(Printable(name))}\" that is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)";
+                return null;
+            }
+
+            if (value.AsSpan().IndexOfAnyInRange('\0', '\x08') >= 0 || value.AsSpan().IndexOfAnyInRange('\x0A', '\x1F') >= 0 || value.Contains('\x7F', StringComparison.Ordinal))
+            {
+                Return(buffer);
+                error = $"the guest's header {name} has a control character in its value (only HTAB, space, visible ASCII and bytes 0x80-0xFF may appear)";
+                return null;
+            }
             if (name.Equals("Status", StringComparison.OrdinalIgnoreCase))
             {
                 var code = value.Length >= 3 && int.TryParse(value.AsSpan(0, 3), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsed) ? parsed : -1;
@@ -129,4 +144,16 @@ public sealed class CgiResponse : IDisposable
     }
 
     private static string Truncate(string text) => text.Length <= 80 ? text : text[..80] + "…";
+
+    /// <summary>Control and non-ASCII characters as <c>\xNN</c>, so an error message shows what the guest wrote.</summary>
+    private static string Printable(string text)
+    {
+        var builder = new StringBuilder(text.Length);
+        foreach (var ch in text)
+        {
+            _ = ch is >= ' ' and < '\x7F' ? builder.Append(ch) : builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\x{(int)ch:x2}");
+        }
+
+        return builder.ToString();
+    }
 }
