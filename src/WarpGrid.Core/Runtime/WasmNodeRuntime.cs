@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using WarpGrid.Core.Runtime.Components;
@@ -234,7 +235,43 @@ public sealed class WasmNodeRuntime : IDisposable
         UseCookies = false,
         ConnectTimeout = TimeSpan.FromSeconds(10),
         PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+        ConnectCallback = ConnectOutboundAsync,
     }));
+
+    /// <summary>
+    /// Opens the TCP connection of a guest's outbound request within its <c>request-options.connect-timeout</c> (and
+    /// the request's deadline): past it the request fails with <c>connection-timeout</c>, as in Wasmtime's wasi:http.
+    /// </summary>
+    private static async ValueTask<Stream> ConnectOutboundAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        context.InitialRequestMessage.Options.TryGetValue(OutboundTimeouts.Key, out var timeouts);
+        timeouts?.Connecting();
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (timeouts is not null)
+        {
+            limit.CancelAfter(timeouts.ConnectLimit());
+        }
+
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(context.DnsEndPoint, limit.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeouts is not null)
+        {
+            socket.Dispose();
+            var code = timeouts.DeadlinePassed ? "HTTP-response-timeout" : "connection-timeout";
+            throw new OutboundHttpException(new HttpErrorCode(code), ex);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        timeouts?.Connected();
+        return new NetworkStream(socket, ownsSocket: true);
+    }
 
     public void Dispose()
     {

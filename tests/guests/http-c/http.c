@@ -82,6 +82,11 @@ IMPORT(HTTP, "[method]incoming-response.consume") void incoming_consume(int32_t 
 IMPORT(HTTP, "[method]incoming-body.stream") void incoming_body_stream(int32_t self, void *ret);
 IMPORT(HTTP, "http-error-code") void http_error_code(int32_t err, void *ret);
 IMPORT(OUTGOING, "handle") void outgoing_handle(int32_t request, int32_t has_options, int32_t options, void *ret);
+// request-options: option<duration> flattens to (is-some, u64); the setters answer result<_, _> as one i32.
+IMPORT(HTTP, "[constructor]request-options") int32_t request_options_new(void);
+IMPORT(HTTP, "[method]request-options.set-connect-timeout") int32_t options_set_connect(int32_t self, int32_t is_some, int64_t ns);
+IMPORT(HTTP, "[method]request-options.set-first-byte-timeout") int32_t options_set_first_byte(int32_t self, int32_t is_some, int64_t ns);
+IMPORT(HTTP, "[method]request-options.set-between-bytes-timeout") int32_t options_set_between_bytes(int32_t self, int32_t is_some, int64_t ns);
 IMPORT(POLL, "[method]pollable.block") void pollable_block(int32_t self);
 IMPORT(POLL, "[resource-drop]pollable") void pollable_drop(int32_t self);
 IMPORT(STREAMS, "[method]output-stream.check-write") void stream_check_write(int32_t self, void *ret);
@@ -884,6 +889,75 @@ static void content_length(int32_t outparam, const char *query, size_t query_len
     log_record(LEVEL_INFO, context, sizeof context - 1, out, out_len);
 }
 
+// /fetch?to=H:P&path=p&connect-ms=N&first-byte-ms=N&between-ms=N: GETs http://H:P/p with those request-options
+// (each only when given; p without its leading '/') and answers 200 "status=S body=B end=E" (E: closed, or the read's error code) or
+// "error=<case>" when the response future fails; the request's own timings are what the test looks at.
+static void fetch(int32_t outparam, const char *query, size_t query_len)
+{
+    size_t to_len, path_len, len;
+    const char *to = query_value(query, query_len, "to=", &to_len);
+    const char *path = query_value(query, query_len, "path=", &path_len);
+    // The path comes without its leading '/' (a '/' in the query would end the route's last segment).
+    static char target[256];
+    if (path_len >= sizeof target - 1) {
+        path_len = 0;
+    }
+    target[0] = '/';
+    for (size_t i = 0; i < path_len; i++) {
+        target[i + 1] = path[i];
+    }
+    target[path_len + 1] = 0;
+    int32_t options = request_options_new();
+    const char *v;
+    if ((v = query_value(query, query_len, "connect-ms=", &len)), len > 0) {
+        options_set_connect(options, 1, (int64_t)(parse_u64(v, len) * 1000000));
+    }
+    if ((v = query_value(query, query_len, "first-byte-ms=", &len)), len > 0) {
+        options_set_first_byte(options, 1, (int64_t)(parse_u64(v, len) * 1000000));
+    }
+    if ((v = query_value(query, query_len, "between-ms=", &len)), len > 0) {
+        options_set_between_bytes(options, 1, (int64_t)(parse_u64(v, len) * 1000000));
+    }
+    int32_t request = outbound_request(0 /* get */, to, to_len, target, 0, 0);
+    outgoing_handle(request, 1, options, ret);
+    if (ret[0] != 0) {
+        out_puts("handle-error=");
+        put_error_code(ret + 8);
+    } else {
+        int32_t future = *(int32_t *)(ret + 8);
+        int32_t pollable = future_subscribe(future);
+        pollable_block(pollable);
+        pollable_drop(pollable);
+        future_get(future, ret);
+        if (ret[0] == 0 || ret[8] != 0) {
+            out_puts("no-response");
+        } else if (ret[16] != 0) {
+            out_puts("error=");
+            put_error_code(ret + 24);
+        } else {
+            int32_t response = *(int32_t *)(ret + 24);
+            out_puts("status=");
+            put_u64((uint64_t)incoming_status(response));
+            out_puts(" body=");
+            incoming_consume(response, ret);
+            int32_t body = expect_handle();
+            incoming_body_stream(body, ret);
+            int32_t stream = expect_handle();
+            for (;;) {
+                stream_blocking_read(stream, 256, ret);
+                if (ret[0] != 0) {
+                    out_puts(" end=");
+                    put_stream_error(ret + 4);
+                    break;
+                }
+                out_put(*(const char **)(ret + 4), *(size_t *)(ret + 8));
+            }
+        }
+    }
+    out[out_len < sizeof out ? out_len : sizeof out - 1] = 0;
+    respond(outparam, 200, out, "", 0);
+}
+
 static int starts_with(const char *a, size_t a_len, const char *prefix)
 {
     size_t n = length(prefix);
@@ -918,7 +992,9 @@ __attribute__((export_name("wasi:http/incoming-handler@0.2.12#handle"))) void ha
     }
     return;
 #endif
-    if (starts_with(name, name_len, "/outbound?")) {
+    if (starts_with(name, name_len, "/fetch?")) {
+        fetch(outparam, name + 6, name_len - 6);
+    } else if (starts_with(name, name_len, "/outbound?")) {
         outbound(outparam, name + 9, name_len - 9);
     } else if (starts_with(name, name_len, "/content-length?")) {
         content_length(outparam, name + 15, name_len - 15);

@@ -773,6 +773,9 @@ internal sealed class FutureIncomingResponse
     public Task<HttpResponseMessage?> Task { get; }
 
     public bool Taken { get; set; }
+
+    /// <summary><c>request-options.between-bytes-timeout</c>, for the response body's stream.</summary>
+    public TimeSpan? BetweenBytes { get; init; }
 }
 
 internal sealed class IncomingResponse(HttpResponseMessage message) : IDisposable
@@ -782,6 +785,9 @@ internal sealed class IncomingResponse(HttpResponseMessage message) : IDisposabl
     public Fields Headers { get; } = ToFields(message);
 
     public bool Consumed { get; set; }
+
+    /// <summary><c>request-options.between-bytes-timeout</c> of the request this answers: each body read waits at most this long.</summary>
+    public TimeSpan? BetweenBytes { get; init; }
 
     public void Dispose()
     {

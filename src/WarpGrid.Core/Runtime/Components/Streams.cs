@@ -71,25 +71,52 @@ internal sealed class StreamFailedException(string message, Exception? inner = n
 /// <summary>A <c>wasi:io/streams</c> input-stream.</summary>
 internal abstract class InputStream
 {
-    /// <summary>Reads up to <paramref name="buffer"/>.Length bytes, waiting for at least one; 0 means closed (end of stream).</summary>
-    public abstract int Read(Span<byte> buffer);
+    /// <summary>
+    /// Reads up to <paramref name="count"/> bytes into <paramref name="buffer"/>, waiting for at least one but not past
+    /// <paramref name="deadline"/> (a <see cref="Stopwatch"/> timestamp: the request's); 0 means closed (end of stream).
+    /// </summary>
+    /// <exception cref="StreamFailedException">The read failed, or no byte came in time.</exception>
+    public abstract int Read(byte[] buffer, int count, long deadline);
 
     public virtual Pollable Subscribe() => Pollable.Ready;
 }
 
-/// <summary>An input stream over a .NET stream (a request or response body), read synchronously on the guest's thread.</summary>
-internal sealed class DotnetInputStream(Stream stream, long maxBytes, string what) : InputStream
+/// <summary>
+/// An input stream over a .NET stream (a request or response body), read on the guest's thread. A read waits at most
+/// until the request's deadline, and at most <c>betweenBytes</c> (<c>request-options.between-bytes-timeout</c>) for
+/// the next byte; a read that runs out of time is cancelled (the connection is aborted) and fails with
+/// <c>connection-read-timeout</c> (as Wasmtime's wasi:http) or, at the deadline, <c>HTTP-response-timeout</c>.
+/// </summary>
+internal sealed class DotnetInputStream(Stream stream, long maxBytes, string what, TimeSpan? betweenBytes = null) : InputStream
 {
     private long _read;
 
-    public override int Read(Span<byte> buffer)
+    public override int Read(byte[] buffer, int count, long deadline)
     {
+        var untilDeadline = deadline == long.MaxValue ? Timeout.InfiniteTimeSpan : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+        var gapLimited = betweenBytes is { } gap && (untilDeadline == Timeout.InfiniteTimeSpan || gap < untilDeadline);
+        var wait = gapLimited ? betweenBytes!.Value : untilDeadline;
         int n;
         try
         {
-            n = stream.Read(buffer);
+            if (wait == Timeout.InfiniteTimeSpan)
+            {
+                n = stream.Read(buffer, 0, count);
+            }
+            else
+            {
+                using var timeout = new CancellationTokenSource(wait > TimeSpan.Zero ? wait : TimeSpan.FromTicks(1));
+                var pending = stream.ReadAsync(buffer.AsMemory(0, count), timeout.Token);
+                n = pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+            }
         }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException or HttpRequestException)
+        catch (OperationCanceledException ex)
+        {
+            throw gapLimited
+                ? new StreamFailedException($"no byte of the {what} came within the between-bytes-timeout of {betweenBytes!.Value.TotalMilliseconds:0} ms", ex) { Code = new HttpErrorCode("connection-read-timeout") }
+                : new StreamFailedException($"the request's deadline passed while reading the {what}", ex) { Code = new HttpErrorCode("HTTP-response-timeout") };
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or HttpRequestException)
         {
             throw new StreamFailedException($"reading the {what} failed: {ex.Message}", ex);
         }
@@ -107,7 +134,7 @@ internal sealed class DotnetInputStream(Stream stream, long maxBytes, string wha
 /// <summary>An input stream with nothing in it (stdin of an HTTP handler).</summary>
 internal sealed class EmptyInputStream : InputStream
 {
-    public override int Read(Span<byte> buffer) => 0;
+    public override int Read(byte[] buffer, int count, long deadline) => 0;
 }
 
 /// <summary>A <c>wasi:io/streams</c> output-stream.</summary>

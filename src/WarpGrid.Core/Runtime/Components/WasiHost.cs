@@ -312,7 +312,7 @@ internal static unsafe class WasiHost
             int n;
             try
             {
-                n = stream.Read(buffer.AsSpan(0, wanted));
+                n = stream.Read(buffer, wanted, Deadline(ref c));
             }
             catch (StreamFailedException ex)
             {
@@ -408,7 +408,17 @@ internal static unsafe class WasiHost
         var input = c.Borrow<InputStream>(1);
         var wanted = (int)Math.Min(c.U64(2), MaxChunk);
         var buffer = new byte[Math.Max(wanted, 1)];
-        var n = wanted == 0 ? 0 : input.Read(buffer.AsSpan(0, wanted));
+        int n;
+        try
+        {
+            n = wanted == 0 ? 0 : input.Read(buffer, wanted, Deadline(ref c));
+        }
+        catch (StreamFailedException ex)
+        {
+            StreamError(ref c, ex.Message, ex);
+            return;
+        }
+
         if (n == 0 && wanted > 0)
         {
             CVal closed = default;

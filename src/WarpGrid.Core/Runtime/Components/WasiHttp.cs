@@ -344,7 +344,7 @@ internal static unsafe class WasiHttp
             response.Consumed = true;
             var stream = response.Message.Content.ReadAsStream();
             CVal body = default;
-            c.NewResource(&body, HostResource.IncomingBody, new IncomingBody(new DotnetInputStream(stream, c.State.MaxOutboundBodyBytes, "outbound response body")));
+            c.NewResource(&body, HostResource.IncomingBody, new IncomingBody(new DotnetInputStream(stream, c.State.MaxOutboundBodyBytes, "outbound response body", response.BetweenBytes)));
             Val.Ok(c.Result, &body);
         },
     };
@@ -393,14 +393,9 @@ internal static unsafe class WasiHttp
             }
         }
 
-        var timeoutNs = options?.FirstByteTimeoutNs ?? options?.ConnectTimeoutNs;
         var deadline = WasiHost.Deadline(ref c);
-        var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-        var timeout = timeoutNs is { } ns ? TimeSpan.FromTicks((long)(ns / 100)) : remaining;
-        if (timeout > remaining)
-        {
-            timeout = remaining;
-        }
+        var timeouts = new OutboundTimeouts(Duration(options?.ConnectTimeoutNs), Duration(options?.FirstByteTimeoutNs), deadline);
+        message.Options.Set(OutboundTimeouts.Key, timeouts);
 
         var body = request.Body?.Outbound;
         ContentLength(request.Headers, out var badLength);
@@ -443,11 +438,15 @@ internal static unsafe class WasiHttp
             }
         }
 
-        var task = OutboundSender.Send(client, message, body, timeout);
+        var task = OutboundSender.Send(client, message, body, timeouts);
         CVal future = default;
-        c.NewResource(&future, HostResource.FutureIncomingResponse, new FutureIncomingResponse(task));
+        c.NewResource(&future, HostResource.FutureIncomingResponse, new FutureIncomingResponse(task) { BetweenBytes = Duration(options?.BetweenBytesTimeoutNs) });
         Val.Ok(c.Result, &future);
     }
+
+    /// <summary>A <c>wasi:clocks</c> duration (nanoseconds) as a <see cref="TimeSpan"/>; none stays none.</summary>
+    private static TimeSpan? Duration(ulong? nanoseconds) =>
+        nanoseconds is { } ns ? TimeSpan.FromTicks((long)Math.Min(ns / 100, (ulong)TimeSpan.MaxValue.Ticks)) : null;
 
     private static bool HasHeader(Fields fields, string name)
     {
@@ -492,7 +491,7 @@ internal static unsafe class WasiHttp
         else
         {
             CVal response = default;
-            c.NewResource(&response, HostResource.IncomingResponse, new IncomingResponse(future.Task.Result!));
+            c.NewResource(&response, HostResource.IncomingResponse, new IncomingResponse(future.Task.Result!) { BetweenBytes = future.BetweenBytes });
             Val.Ok(&inner, &response);
         }
 
@@ -549,6 +548,7 @@ internal static unsafe class WasiHttp
     internal static HttpErrorCode MapException(Exception? ex) => ex switch
     {
         OutboundHttpException outbound => outbound.Code,
+        HttpRequestException { InnerException: OutboundHttpException outbound } => outbound.Code, // thrown in ConnectCallback
         null or TaskCanceledException or OperationCanceledException or TimeoutException => new HttpErrorCode("HTTP-response-timeout"),
         HttpRequestException { InnerException: SocketException { SocketErrorCode: SocketError.ConnectionRefused } } => new HttpErrorCode("connection-refused"),
         HttpRequestException { InnerException: SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.NoData } } => new HttpErrorCode("destination-not-found"),
@@ -747,9 +747,13 @@ internal static unsafe class WasiHttp
 /// <summary>Sends an outbound request; its body (if any) streams while the guest writes it.</summary>
 internal static class OutboundSender
 {
-    public static async Task<HttpResponseMessage?> Send(HttpMessageInvoker client, HttpRequestMessage message, OutboundRequestBody? body, TimeSpan timeout)
+    /// <summary>
+    /// Sends <paramref name="message"/> and waits for the response head, at most until the request's deadline and at
+    /// most <c>first-byte-timeout</c> from when the connection is there (the clock does not run while connecting).
+    /// </summary>
+    public static async Task<HttpResponseMessage?> Send(HttpMessageInvoker client, HttpRequestMessage message, OutboundRequestBody? body, OutboundTimeouts timeouts)
     {
-        using var cts = new CancellationTokenSource(timeout > TimeSpan.Zero ? timeout : TimeSpan.FromMilliseconds(1));
+        using var cts = timeouts.Start();
         try
         {
             return await client.SendAsync(message, cts.Token).ConfigureAwait(false);
@@ -763,7 +767,73 @@ internal static class OutboundSender
                 throw new OutboundHttpException(code, ex);
             }
 
-            throw;
+            throw TimeoutOr(ex, timeouts, cts);
+        }
+        catch (OperationCanceledException ex) when (cts.IsCancellationRequested)
+        {
+            throw TimeoutOr(ex, timeouts, cts);
+        }
+    }
+
+    private static Exception TimeoutOr(Exception ex, OutboundTimeouts timeouts, CancellationTokenSource cts) =>
+        ex is OperationCanceledException && cts.IsCancellationRequested
+            ? new OutboundHttpException(new HttpErrorCode(timeouts.DeadlinePassed ? "HTTP-response-timeout" : "connection-read-timeout"), ex)
+            : ex;
+}
+
+/// <summary>
+/// The <c>request-options</c> timeouts of one outbound request (Wasmtime's meaning): <c>connect-timeout</c> bounds the
+/// TCP connect (<c>connection-timeout</c>), <c>first-byte-timeout</c> the wait for the response head once connected
+/// (<c>connection-read-timeout</c>); the request's own deadline bounds both (<c>HTTP-response-timeout</c>). Carried
+/// to the handler's <c>ConnectCallback</c> in <see cref="HttpRequestMessage.Options"/>. A pooled connection needs no
+/// connect; a connection opened for this request but given to another waiting one stops this one's connect clock.
+/// </summary>
+internal sealed class OutboundTimeouts(TimeSpan? connect, TimeSpan? firstByte, long deadline)
+{
+    public static readonly HttpRequestOptionsKey<OutboundTimeouts> Key = new("WarpGrid.OutboundTimeouts");
+
+    private CancellationTokenSource? _cts;
+
+    public TimeSpan? Connect { get; } = connect;
+
+    public bool DeadlinePassed => Stopwatch.GetTimestamp() >= deadline;
+
+    private TimeSpan UntilDeadline
+    {
+        get
+        {
+            var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+            return left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1);
+        }
+    }
+
+    /// <summary>The token the send runs under: first-byte clock (or the deadline) running.</summary>
+    public CancellationTokenSource Start()
+    {
+        _cts = new CancellationTokenSource(Limit(firstByte));
+        return _cts;
+    }
+
+    /// <summary>A connection is being opened for this request: only the deadline runs meanwhile.</summary>
+    public void Connecting() => Reset(Limit(null));
+
+    /// <summary>The connection is open: the first-byte clock starts (again) now.</summary>
+    public void Connected() => Reset(Limit(firstByte));
+
+    /// <summary>The connect timeout, no later than the deadline.</summary>
+    public TimeSpan ConnectLimit() => Limit(Connect);
+
+    private TimeSpan Limit(TimeSpan? timeout) => timeout is { } t && t < UntilDeadline ? (t > TimeSpan.Zero ? t : TimeSpan.FromTicks(1)) : UntilDeadline;
+
+    private void Reset(TimeSpan after)
+    {
+        try
+        {
+            _cts?.CancelAfter(after);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The send already ended.
         }
     }
 }

@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using WarpGrid.IntegrationTests.Infrastructure;
+
+namespace WarpGrid.IntegrationTests;
+
+/// <summary>
+/// A raw HTTP/1.1 server on 127.0.0.1 that is slow on purpose: <c>/stall-head</c> reads the request and never answers;
+/// <c>/stall-body</c> sends a head declaring 100 body bytes and the 7 bytes <c>partial</c>, then nothing more;
+/// <c>/slow-ok</c> answers <c>ok</c> after 300 ms. Every connection is closed when the server is disposed.
+/// </summary>
+internal sealed class StallServer : IAsyncDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+
+    public StallServer()
+    {
+        _listener.Start();
+        _loop = Task.Run(AcceptLoop);
+    }
+
+    public string Authority => $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
+
+    private async Task AcceptLoop()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptSocketAsync(_stop.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            _ = Task.Run(() => Serve(socket));
+        }
+    }
+
+    private async Task Serve(Socket socket)
+    {
+        using var _ = socket;
+        try
+        {
+            var head = new List<byte>();
+            var buffer = new byte[4096];
+            while (!EndsWithBlankLine(head))
+            {
+                var read = await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+                if (read == 0)
+                {
+                    return;
+                }
+
+                head.AddRange(buffer.AsSpan(0, read).ToArray());
+            }
+
+            var target = Encoding.ASCII.GetString([.. head]).Split(' ', 3)[1];
+            if (target.StartsWith("/stall-body", StringComparison.Ordinal))
+            {
+                await socket.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"u8.ToArray(), SocketFlags.None, _stop.Token);
+            }
+            else if (target.StartsWith("/slow-ok", StringComparison.Ordinal))
+            {
+                await Task.Delay(300, _stop.Token); // the server's own pace, not a wait for state
+                await socket.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"u8.ToArray(), SocketFlags.None, _stop.Token);
+                return;
+            }
+
+            // Hold the connection open, saying nothing more, until the client gives up or the test ends.
+            while (await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token) > 0)
+            {
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private static bool EndsWithBlankLine(List<byte> bytes) =>
+        bytes.Count >= 4 && bytes[^4] == '\r' && bytes[^3] == '\n' && bytes[^2] == '\r' && bytes[^1] == '\n';
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _listener.Stop();
+        await _loop;
+        _stop.Dispose();
+    }
+}
+
+/// <summary>warpd with the C guest allowed to call 127.0.0.1, once with a long and once with a short request timeout.</summary>
+public sealed class OutboundTimeoutFixture : WarpdFixture
+{
+    internal override async Task SeedAsync(WarpdProcess warpd)
+    {
+        var guest = await File.ReadAllBytesAsync(Path.Combine(TestPaths.RepoRoot, "tests", "guests", "http-c", "http-c.wasm")).ConfigureAwait(false);
+        const string outbound = "[capabilities]\nhttp_outbound = [\"127.0.0.1\"]";
+        await warpd.DeployAsync("fetch-slow", WarpApi.Manifest("fetch-slow", route: "/fetch-slow", maxInstances: 4, requestTimeout: "60s", extra: outbound), guest, "http-c.wasm").ConfigureAwait(false);
+        await warpd.DeployAsync("fetch-quick", WarpApi.Manifest("fetch-quick", route: "/fetch-quick", maxInstances: 4, requestTimeout: "2s", extra: outbound), guest, "http-c.wasm").ConfigureAwait(false);
+    }
+}
+
+/// <summary>
+/// <c>request-options</c> timeouts of outbound <c>wasi:http</c> requests on a real warpd, against a loopback server that
+/// stalls: <c>first-byte-timeout</c> and <c>between-bytes-timeout</c> end the wait with <c>connection-read-timeout</c>
+/// (as Wasmtime's wasi:http does) long before the request's own deadline, and a stalled upstream can never hold an
+/// instance past that deadline.
+/// </summary>
+public sealed class OutboundTimeoutTests(OutboundTimeoutFixture fixture) : IClassFixture<OutboundTimeoutFixture>
+{
+    private WarpdProcess Warpd => fixture.Warpd;
+
+    private async Task<(string Body, TimeSpan Elapsed)> Fetch(string deployment, StallServer server, string path, string options)
+    {
+        var clock = Stopwatch.StartNew();
+        using var response = await Warpd.Ingress.GetAsync($"{deployment}/fetch?to={server.Authority}&path={path}&{options}");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"/fetch {path} answered {(int)response.StatusCode}: {body}\n{Warpd.Tail()}");
+        return (body, clock.Elapsed);
+    }
+
+    [Fact]
+    public async Task First_byte_timeout_ends_the_wait_for_a_head_that_never_comes()
+    {
+        await using var server = new StallServer();
+        var (body, elapsed) = await Fetch("fetch-slow", server, "stall-head", "first-byte-ms=300");
+        Assert.Equal("error=connection-read-timeout", body);
+        Assert.True(elapsed < TimeSpan.FromSeconds(30), $"took {elapsed}: the 60 s request deadline ended it, not the first-byte timeout");
+    }
+
+    [Fact]
+    public async Task Between_bytes_timeout_fails_the_read_of_a_body_that_stops()
+    {
+        await using var server = new StallServer();
+        var (body, elapsed) = await Fetch("fetch-slow", server, "stall-body", "between-ms=300");
+        Assert.Equal("status=200 body=partial end=connection-read-timeout", body);
+        Assert.True(elapsed < TimeSpan.FromSeconds(30), $"took {elapsed}: the 60 s request deadline ended it, not the between-bytes timeout");
+    }
+
+    [Fact]
+    public async Task Timeouts_longer_than_the_server_takes_do_not_fire()
+    {
+        await using var server = new StallServer();
+        var (body, _) = await Fetch("fetch-slow", server, "slow-ok", "connect-ms=10000&first-byte-ms=10000&between-ms=10000");
+        Assert.Equal("status=200 body=ok end=closed", body);
+    }
+
+    [Fact]
+    public async Task A_stalled_upstream_body_cannot_hold_the_instance_past_the_request_deadline()
+    {
+        await using var server = new StallServer();
+        var clock = Stopwatch.StartNew();
+        using (var response = await Warpd.Ingress.GetAsync($"fetch-quick/fetch?to={server.Authority}&path=stall-body"))
+        {
+            // At the deadline the blocked read fails (HTTP-response-timeout); the guest is then interrupted (504), or,
+            // when it answers within the same epoch tick, its own answer reports that read error. Either way the
+            // request ends at its deadline instead of waiting for the upstream.
+            var body = await response.Content.ReadAsStringAsync();
+            var interrupted = response.StatusCode == HttpStatusCode.GatewayTimeout && response.Header("X-WarpGrid-Error") == "timeout";
+            var reported = response.StatusCode == HttpStatusCode.OK && body == "status=200 body=partial end=HTTP-response-timeout";
+            Assert.True(interrupted || reported, $"answered {(int)response.StatusCode} after {clock.Elapsed}: {body}\n{Warpd.Tail()}");
+        }
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed} with a 2 s request timeout");
+        using var next = await Warpd.Ingress.GetAsync("fetch-quick/hello");
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+    }
+}
