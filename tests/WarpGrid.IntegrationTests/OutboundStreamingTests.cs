@@ -21,23 +21,14 @@ internal sealed record SinkRecord(string Head, long Bytes, bool Complete, bool I
 /// at most a minute: a body that is not streamed answers <c>received=0</c>); <c>POST /reset</c> reads 64 KiB of body
 /// and resets the connection.
 /// </summary>
-internal sealed class BodySink : IAsyncDisposable
+internal sealed class BodySink : LoopbackServer
 {
     private const int ResetAfter = 64 * 1024;
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _firstBytes = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<SinkRecord> _record = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Task _loop;
     private long _received;
 
-    public BodySink()
-    {
-        _listener.Start();
-        _loop = Task.Run(AcceptLoop);
-    }
-
-    public string Authority => $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
+    public BodySink() => Start();
 
     /// <summary>Body bytes of the sink request received so far.</summary>
     public long Received => Interlocked.Read(ref _received);
@@ -45,33 +36,14 @@ internal sealed class BodySink : IAsyncDisposable
     /// <summary>Completes when the request with a body ended, however it ended.</summary>
     public Task<SinkRecord> Record => _record.Task;
 
-    private async Task AcceptLoop()
+    protected override async Task Serve(Socket socket)
     {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptSocketAsync(_stop.Token);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            _ = Task.Run(() => Serve(socket));
-        }
-    }
-
-    private async Task Serve(Socket socket)
-    {
-        using var _ = socket;
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         var reader = new HeadReader(stream);
         string head;
         try
         {
-            head = await reader.ReadHeadAsync(_stop.Token);
+            head = await reader.ReadHeadAsync(Stopping);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or SocketException)
         {
@@ -83,7 +55,7 @@ internal sealed class BodySink : IAsyncDisposable
         {
             try
             {
-                await _firstBytes.Task.WaitAsync(TimeSpan.FromSeconds(60), _stop.Token);
+                await _firstBytes.Task.WaitAsync(TimeSpan.FromSeconds(60), Stopping);
             }
             catch (TimeoutException)
             {
@@ -121,7 +93,7 @@ internal sealed class BodySink : IAsyncDisposable
         {
             if (reset)
             {
-                await reader.ReadRawAsync(ResetAfter, Take, _stop.Token);
+                await reader.ReadRawAsync(ResetAfter, Take, Stopping);
                 socket.LingerState = new LingerOption(true, 0);
                 socket.Close();
                 _record.TrySetResult(new SinkRecord(head, offset, false, intact, "reset by the server"));
@@ -130,11 +102,11 @@ internal sealed class BodySink : IAsyncDisposable
 
             if (chunked)
             {
-                await reader.ReadChunkedAsync(Take, _stop.Token);
+                await reader.ReadChunkedAsync(Take, Stopping);
             }
             else
             {
-                await reader.ReadRawAsync(length ?? 0, Take, _stop.Token);
+                await reader.ReadRawAsync(length ?? 0, Take, Stopping);
                 if (offset < (length ?? 0))
                 {
                     throw new EndOfStreamException($"the connection ended after {offset} of {length} content-length bytes");
@@ -162,14 +134,6 @@ internal sealed class BodySink : IAsyncDisposable
         var payload = Encoding.ASCII.GetBytes(body);
         await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {payload.Length}\r\nConnection: close\r\n\r\n"));
         await stream.WriteAsync(payload);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        await _loop;
-        _stop.Dispose();
     }
 
     /// <summary>Buffered reads of a request: the head, then a chunked or length-delimited body.</summary>

@@ -11,48 +11,19 @@ namespace WarpGrid.IntegrationTests;
 /// <c>/stall-body</c> sends a head declaring 100 body bytes and the 7 bytes <c>partial</c>, then nothing more;
 /// <c>/slow-ok</c> answers <c>ok</c> after 300 ms. Every connection is closed when the server is disposed.
 /// </summary>
-internal sealed class StallServer : IAsyncDisposable
+internal sealed class StallServer : LoopbackServer
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
+    public StallServer() => Start();
 
-    public StallServer()
+    protected override async Task Serve(Socket socket)
     {
-        _listener.Start();
-        _loop = Task.Run(AcceptLoop);
-    }
-
-    public string Authority => $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
-
-    private async Task AcceptLoop()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptSocketAsync(_stop.Token);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            _ = Task.Run(() => Serve(socket));
-        }
-    }
-
-    private async Task Serve(Socket socket)
-    {
-        using var _ = socket;
         try
         {
             var head = new List<byte>();
             var buffer = new byte[4096];
             while (!EndsWithBlankLine(head))
             {
-                var read = await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+                var read = await socket.ReceiveAsync(buffer, SocketFlags.None, Stopping);
                 if (read == 0)
                 {
                     return;
@@ -64,17 +35,17 @@ internal sealed class StallServer : IAsyncDisposable
             var target = Encoding.ASCII.GetString([.. head]).Split(' ', 3)[1];
             if (target.StartsWith("/stall-body", StringComparison.Ordinal))
             {
-                await socket.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"u8.ToArray(), SocketFlags.None, _stop.Token);
+                await socket.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"u8.ToArray(), SocketFlags.None, Stopping);
             }
             else if (target.StartsWith("/slow-ok", StringComparison.Ordinal))
             {
-                await Task.Delay(300, _stop.Token); // the server's own pace, not a wait for state
-                await socket.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"u8.ToArray(), SocketFlags.None, _stop.Token);
+                await Task.Delay(300, Stopping); // the server's own pace, not a wait for state
+                await socket.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"u8.ToArray(), SocketFlags.None, Stopping);
                 return;
             }
 
             // Hold the connection open, saying nothing more, until the client gives up or the test ends.
-            while (await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token) > 0)
+            while (await socket.ReceiveAsync(buffer, SocketFlags.None, Stopping) > 0)
             {
             }
         }
@@ -85,14 +56,6 @@ internal sealed class StallServer : IAsyncDisposable
 
     private static bool EndsWithBlankLine(List<byte> bytes) =>
         bytes.Count >= 4 && bytes[^4] == '\r' && bytes[^3] == '\n' && bytes[^2] == '\r' && bytes[^1] == '\n';
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        await _loop;
-        _stop.Dispose();
-    }
 }
 
 /// <summary>warpd with the C guest allowed to call 127.0.0.1, once with a long and once with a short request timeout.</summary>

@@ -687,8 +687,9 @@ static int32_t send(int32_t request)
     return *(int32_t *)(ret + 8);
 }
 
-// Waits for the response of an outbound request: "status=S body=B", or "error=<case>".
-static void put_response(int32_t future)
+// Waits for the response of an outbound request: "status=S body=B", or "error=<case>"; with show_end, the body is
+// followed by " end=E" (E: closed, or the error code of the read that ended it).
+static void put_response(int32_t future, int show_end)
 {
     int32_t pollable = future_subscribe(future);
     pollable_block(pollable);
@@ -715,6 +716,10 @@ static void put_response(int32_t future)
     for (;;) {
         stream_blocking_read(stream, 256, ret);
         if (ret[0] != 0) {
+            if (show_end) {
+                out_puts(" end=");
+                put_stream_error(ret + 4);
+            }
             break;
         }
         out_put(*(const char **)(ret + 4), *(size_t *)(ret + 8));
@@ -813,7 +818,7 @@ static void outbound(int32_t outparam, const char *query, size_t query_len)
         finish_outbound(body);
         int32_t future = send(request);
         if (future >= 0) {
-            put_response(future);
+            put_response(future, 0);
         }
     } else {
         int32_t future = send(request);
@@ -824,7 +829,7 @@ static void outbound(int32_t outparam, const char *query, size_t query_len)
             write_pattern(stream, 0, half);
             int32_t progress = send(outbound_request(METHOD_GET, to, to_len, "/progress", 0, 0));
             out_puts("progress=");
-            put_response(progress);
+            put_response(progress, 0);
             out_puts(" ");
             write_pattern(stream, half, total);
             stream_drop(stream);
@@ -849,7 +854,7 @@ static void outbound(int32_t outparam, const char *query, size_t query_len)
             stream_drop(stream);
             finish_outbound(body);
         }
-        put_response(future);
+        put_response(future, 0);
     }
 
     struct response r = start(200);
@@ -924,35 +929,7 @@ static void fetch(int32_t outparam, const char *query, size_t query_len)
         out_puts("handle-error=");
         put_error_code(ret + 8);
     } else {
-        int32_t future = *(int32_t *)(ret + 8);
-        int32_t pollable = future_subscribe(future);
-        pollable_block(pollable);
-        pollable_drop(pollable);
-        future_get(future, ret);
-        if (ret[0] == 0 || ret[8] != 0) {
-            out_puts("no-response");
-        } else if (ret[16] != 0) {
-            out_puts("error=");
-            put_error_code(ret + 24);
-        } else {
-            int32_t response = *(int32_t *)(ret + 24);
-            out_puts("status=");
-            put_u64((uint64_t)incoming_status(response));
-            out_puts(" body=");
-            incoming_consume(response, ret);
-            int32_t body = expect_handle();
-            incoming_body_stream(body, ret);
-            int32_t stream = expect_handle();
-            for (;;) {
-                stream_blocking_read(stream, 256, ret);
-                if (ret[0] != 0) {
-                    out_puts(" end=");
-                    put_stream_error(ret + 4);
-                    break;
-                }
-                out_put(*(const char **)(ret + 4), *(size_t *)(ret + 8));
-            }
-        }
+        put_response(*(int32_t *)(ret + 8), 1);
     }
     out[out_len < sizeof out ? out_len : sizeof out - 1] = 0;
     respond(outparam, 200, out, "", 0);
