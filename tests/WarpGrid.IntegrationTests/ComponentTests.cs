@@ -11,22 +11,18 @@ namespace WarpGrid.IntegrationTests;
 /// A loopback HTTP server that answers every request with a fixed body, counts connections and keeps the last request
 /// head; while <see cref="Down"/> it closes every connection at once (a dependency that is down).
 /// </summary>
-internal sealed class LoopbackHttpServer : IAsyncDisposable
+internal sealed class LoopbackHttpServer : LoopbackServer
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
+    private readonly string _body;
     private int _connections;
     private string? _lastRequestHead;
     private volatile bool _down;
 
     public LoopbackHttpServer(string body)
     {
-        _listener.Start();
-        _loop = Task.Run(() => AcceptLoop(body));
+        _body = body;
+        Start();
     }
-
-    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
     public int Connections => Volatile.Read(ref _connections);
 
@@ -40,67 +36,38 @@ internal sealed class LoopbackHttpServer : IAsyncDisposable
     /// <summary>The request line and headers of the last request read, or null.</summary>
     public string? LastRequestHead => Volatile.Read(ref _lastRequestHead);
 
-    private async Task AcceptLoop(string body)
+    protected override async Task Serve(Socket socket)
     {
-        while (!_stop.IsCancellationRequested)
+        if (_down)
         {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            if (_down)
-            {
-                client.Dispose();
-                continue;
-            }
-
-            Interlocked.Increment(ref _connections);
-            _ = Task.Run(async () =>
-            {
-                using (client)
-                {
-                    var stream = client.GetStream();
-                    var buffer = new byte[8192];
-                    var seen = new StringBuilder();
-                    while (!seen.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
-                    {
-                        var n = await stream.ReadAsync(buffer);
-                        if (n == 0)
-                        {
-                            return;
-                        }
-
-                        seen.Append(Encoding.ASCII.GetString(buffer, 0, n));
-                    }
-
-                    Volatile.Write(ref _lastRequestHead, seen.ToString());
-                    var payload = Encoding.UTF8.GetBytes(body);
-                    await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {payload.Length}\r\nConnection: close\r\n\r\n"));
-                    await stream.WriteAsync(payload);
-                }
-            });
+            return;
         }
-    }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
+        Interlocked.Increment(ref _connections);
         try
         {
-            await _loop;
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            var buffer = new byte[8192];
+            var seen = new StringBuilder();
+            while (!seen.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+            {
+                var n = await stream.ReadAsync(buffer, Stopping);
+                if (n == 0)
+                {
+                    return;
+                }
+
+                seen.Append(Encoding.ASCII.GetString(buffer, 0, n));
+            }
+
+            Volatile.Write(ref _lastRequestHead, seen.ToString());
+            var payload = Encoding.UTF8.GetBytes(_body);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {payload.Length}\r\nConnection: close\r\n\r\n"), Stopping);
+            await stream.WriteAsync(payload, Stopping);
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or SocketException)
         {
         }
-
-        _stop.Dispose();
     }
 }
 

@@ -15,7 +15,10 @@ internal abstract class LoopbackServer : IAsyncDisposable
     private Task? _loop;
 
     /// <summary><c>127.0.0.1:port</c>, for a guest's <c>to=</c> parameter or an <c>http_outbound</c> request.</summary>
-    public string Authority => $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
+    public string Authority => $"127.0.0.1:{Port}";
+
+    /// <summary>The port the server listens on.</summary>
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
     /// <summary>Cancelled when the server is disposed.</summary>
     protected CancellationToken Stopping => _stop.Token;
