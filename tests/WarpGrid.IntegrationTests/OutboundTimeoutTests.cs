@@ -116,6 +116,15 @@ public sealed class OutboundTimeoutTests(OutboundTimeoutFixture fixture) : IClas
     }
 
     [Fact]
+    public async Task Timeouts_near_the_largest_duration_mean_no_timeout_rather_than_an_error()
+    {
+        await using var server = new StallServer();
+        const string huge = "18446744073709"; // ms: times 10^6 is close to the largest u64 of nanoseconds
+        var (body, _) = await Fetch("fetch-slow", server, "slow-ok", $"connect-ms={huge}&first-byte-ms={huge}&between-ms={huge}");
+        Assert.Equal("status=200 body=ok end=closed", body);
+    }
+
+    [Fact]
     public async Task A_stalled_upstream_body_cannot_hold_the_instance_past_the_request_deadline()
     {
         await using var server = new StallServer();

@@ -94,6 +94,11 @@ internal sealed class DotnetInputStream(Stream stream, long maxBytes, string wha
     public override int Read(byte[] buffer, int count, long deadline)
     {
         var untilDeadline = deadline == long.MaxValue ? Timeout.InfiniteTimeSpan : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+        if (untilDeadline > TimeSpan.FromDays(1))
+        {
+            untilDeadline = Timeout.InfiniteTimeSpan; // past any request timeout; a timer takes at most ~24 days
+        }
+
         var gapLimited = betweenBytes is { } gap && (untilDeadline == Timeout.InfiniteTimeSpan || gap < untilDeadline);
         var wait = gapLimited ? betweenBytes!.Value : untilDeadline;
         int n;

@@ -444,9 +444,12 @@ internal static unsafe class WasiHttp
         Val.Ok(c.Result, &future);
     }
 
-    /// <summary>A <c>wasi:clocks</c> duration (nanoseconds) as a <see cref="TimeSpan"/>; none stays none.</summary>
+    /// <summary>
+    /// A <c>wasi:clocks</c> duration (nanoseconds) as a <see cref="TimeSpan"/>; none stays none, and so does one longer
+    /// than a day (every request deadline is shorter, and a timer cannot take the largest u64 values).
+    /// </summary>
     private static TimeSpan? Duration(ulong? nanoseconds) =>
-        nanoseconds is { } ns ? TimeSpan.FromTicks((long)Math.Min(ns / 100, (ulong)TimeSpan.MaxValue.Ticks)) : null;
+        nanoseconds is { } ns && ns / 100 <= (ulong)TimeSpan.TicksPerDay ? TimeSpan.FromTicks((long)(ns / 100)) : null;
 
     private static bool HasHeader(Fields fields, string name)
     {
@@ -802,8 +805,9 @@ internal sealed class OutboundTimeouts(TimeSpan? connect, TimeSpan? firstByte, l
     {
         get
         {
-            var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-            return left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1);
+            // A timer takes at most ~24 days; a request deadline is at most an hour, so a day means "none".
+            var left = deadline == long.MaxValue ? TimeSpan.FromDays(1) : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+            return left > TimeSpan.FromDays(1) ? TimeSpan.FromDays(1) : left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1);
         }
     }
 
