@@ -102,6 +102,29 @@ public sealed partial class WagiIngress
 
         public Stream RequestBody => context.Request.Body;
 
+        public IEnumerable<KeyValuePair<string, string>> RequestTrailers
+        {
+            get
+            {
+                // Kestrel fills them once the body was read to its end (HTTP/1.1 chunked, HTTP/2).
+                if (context.Features.Get<IHttpRequestTrailersFeature>() is not { Available: true } feature)
+                {
+                    yield break;
+                }
+
+                foreach (var (name, values) in feature.Trailers)
+                {
+                    foreach (var value in values)
+                    {
+                        if (value is not null)
+                        {
+                            yield return new(name, value);
+                        }
+                    }
+                }
+            }
+        }
+
         public bool ResponseStarted { get; private set; }
 
         public void StartResponse(int status, IReadOnlyList<KeyValuePair<string, string>> headers)

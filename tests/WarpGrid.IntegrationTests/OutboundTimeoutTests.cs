@@ -9,7 +9,8 @@ namespace WarpGrid.IntegrationTests;
 /// <summary>
 /// A raw HTTP/1.1 server on 127.0.0.1 that is slow on purpose: <c>/stall-head</c> reads the request and never answers;
 /// <c>/stall-body</c> sends a head declaring 100 body bytes and the 7 bytes <c>partial</c>, then nothing more;
-/// <c>/slow-ok</c> answers <c>ok</c> after 300 ms. Every connection is closed when the server is disposed.
+/// <c>/slow-ok</c> answers <c>ok</c> after 300 ms; <c>/trailers</c> answers a chunked <c>ok</c> with the trailer field
+/// <c>x-checksum: abc</c>. Every connection is closed when the server is disposed.
 /// </summary>
 internal sealed class StallServer : LoopbackServer
 {
@@ -37,6 +38,11 @@ internal sealed class StallServer : LoopbackServer
             {
                 await socket.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"u8.ToArray(), SocketFlags.None, Stopping);
             }
+            else if (target.StartsWith("/trailers", StringComparison.Ordinal))
+            {
+                await socket.SendAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n\r\n2\r\nok\r\n0\r\nx-checksum: abc\r\n\r\n"u8.ToArray(), SocketFlags.None, Stopping);
+                return;
+            }
             else if (target.StartsWith("/slow-ok", StringComparison.Ordinal))
             {
                 await Task.Delay(300, Stopping); // the server's own pace, not a wait for state
@@ -59,7 +65,7 @@ internal sealed class StallServer : LoopbackServer
 }
 
 /// <summary>warpd with the C guest allowed to call 127.0.0.1, once with a long and once with a short request timeout.</summary>
-public sealed class OutboundTimeoutFixture : WarpdFixture
+public sealed class HttpCLoopbackFixture : WarpdFixture
 {
     internal override async Task SeedAsync(WarpdProcess warpd)
     {
@@ -76,7 +82,7 @@ public sealed class OutboundTimeoutFixture : WarpdFixture
 /// (as Wasmtime's wasi:http does) long before the request's own deadline, and a stalled upstream can never hold an
 /// instance past that deadline.
 /// </summary>
-public sealed class OutboundTimeoutTests(OutboundTimeoutFixture fixture) : IClassFixture<OutboundTimeoutFixture>
+public sealed class OutboundTimeoutTests(HttpCLoopbackFixture fixture) : IClassFixture<HttpCLoopbackFixture>
 {
     private WarpdProcess Warpd => fixture.Warpd;
 
@@ -112,7 +118,7 @@ public sealed class OutboundTimeoutTests(OutboundTimeoutFixture fixture) : IClas
     {
         await using var server = new StallServer();
         var (body, _) = await Fetch("fetch-slow", server, "slow-ok", "connect-ms=10000&first-byte-ms=10000&between-ms=10000");
-        Assert.Equal("status=200 body=ok end=closed", body);
+        Assert.Equal("status=200 body=ok end=closed trailers=none", body);
     }
 
     [Fact]
@@ -121,7 +127,7 @@ public sealed class OutboundTimeoutTests(OutboundTimeoutFixture fixture) : IClas
         await using var server = new StallServer();
         const string huge = "18446744073709"; // ms: times 10^6 is close to the largest u64 of nanoseconds
         var (body, _) = await Fetch("fetch-slow", server, "slow-ok", $"connect-ms={huge}&first-byte-ms={huge}&between-ms={huge}");
-        Assert.Equal("status=200 body=ok end=closed", body);
+        Assert.Equal("status=200 body=ok end=closed trailers=none", body);
     }
 
     [Fact]
@@ -143,5 +149,38 @@ public sealed class OutboundTimeoutTests(OutboundTimeoutFixture fixture) : IClas
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed} with a 2 s request timeout");
         using var next = await Warpd.Ingress.GetAsync("fetch-quick/hello");
         Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+    }
+}
+
+/// <summary>
+/// Trailer fields on a real warpd: those of an outbound response and of an incoming chunked request reach the C guest
+/// through <c>incoming-body.finish</c> and <c>future-trailers.get</c> once it has read the body to its end.
+/// </summary>
+public sealed class TrailerTests(HttpCLoopbackFixture fixture) : IClassFixture<HttpCLoopbackFixture>
+{
+    private WarpdProcess Warpd => fixture.Warpd;
+
+    [Fact]
+    public async Task Trailers_of_an_outbound_response_reach_the_guest()
+    {
+        await using var server = new StallServer();
+        using var response = await Warpd.Ingress.GetAsync($"fetch-slow/fetch?to={server.Authority}&path=trailers");
+        Assert.Equal("status=200 body=ok end=closed trailers=x-checksum=abc", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Trailers_of_a_chunked_request_reach_the_guest()
+    {
+        var request = $"POST /fetch-slow/trailers HTTP/1.1\r\nHost: 127.0.0.1:{Warpd.IngressPort}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nx-sum: 42\r\n\r\n";
+        var (head, body) = await RawHttp.SendAsync(Warpd.IngressPort, request, TimeSpan.FromSeconds(30));
+        Assert.True(head.Status == 200, head.Head);
+        Assert.Equal("read=5 trailers=x-sum=42", Encoding.ASCII.GetString(body));
+    }
+
+    [Fact]
+    public async Task A_body_without_trailers_has_none()
+    {
+        using var response = await Warpd.Ingress.PostAsync("fetch-slow/trailers", new StringContent("twelve bytes"));
+        Assert.Equal("read=12 trailers=none", await response.Content.ReadAsStringAsync());
     }
 }

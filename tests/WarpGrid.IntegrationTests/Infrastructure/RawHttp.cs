@@ -30,12 +30,16 @@ internal static class RawHttp
     }
 
     /// <summary>A plain <c>GET</c>, with the response head as bytes (Latin-1 chars) rather than HttpClient's parsed view.</summary>
-    public static async Task<(RawResponse Response, byte[] Body)> GetAsync(int port, string path, TimeSpan timeout)
+    public static Task<(RawResponse Response, byte[] Body)> GetAsync(int port, string path, TimeSpan timeout) =>
+        SendAsync(port, $"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n", timeout);
+
+    /// <summary>Sends <paramref name="request"/> as written (head and body, e.g. a chunked body with trailers) and reads the response.</summary>
+    public static async Task<(RawResponse Response, byte[] Body)> SendAsync(int port, string request, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token).ConfigureAwait(false);
-        await socket.SendAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"), SocketFlags.None, cts.Token).ConfigureAwait(false);
+        await socket.SendAsync(Encoding.Latin1.GetBytes(request), SocketFlags.None, cts.Token).ConfigureAwait(false);
         var pending = new List<byte>();
         var response = await ReadHeadAsync(socket, cts.Token, pending).ConfigureAwait(false);
         return (response, await ReadBodyAsync(socket, response, pending, cts.Token).ConfigureAwait(false));

@@ -93,6 +93,11 @@ IMPORT(STREAMS, "[method]output-stream.check-write") void stream_check_write(int
 IMPORT(STREAMS, "[method]output-stream.write") void stream_write(int32_t self, const char *bytes, size_t len, void *ret);
 IMPORT(STREAMS, "[method]output-stream.subscribe") int32_t stream_subscribe(int32_t self);
 IMPORT(STREAMS, "[method]input-stream.blocking-read") void stream_blocking_read(int32_t self, int64_t len, void *ret);
+IMPORT(STREAMS, "[resource-drop]input-stream") void input_stream_drop(int32_t self);
+IMPORT(HTTP, "[method]incoming-request.consume") void request_consume(int32_t self, void *ret);
+IMPORT(HTTP, "[static]incoming-body.finish") int32_t incoming_body_finish(int32_t body);
+IMPORT(HTTP, "[method]future-trailers.subscribe") int32_t future_trailers_subscribe(int32_t self);
+IMPORT(HTTP, "[method]future-trailers.get") void future_trailers_get(int32_t self, void *ret);
 IMPORT("wasi:random/random@0.2.12", "get-random-bytes") void random_bytes(int64_t len, void *ret);
 // log(level: level, context: string, message: string): the enum flattens to its case index.
 IMPORT("wasi:logging/logging@0.1.0-draft", "log") void log_record(int32_t level, const char *context, size_t context_len, const char *message, size_t message_len);
@@ -687,8 +692,42 @@ static int32_t send(int32_t request)
     return *(int32_t *)(ret + 8);
 }
 
+// Finishes an incoming body whose stream was read to its end: " trailers=name=value;..." (or " trailers=none").
+static void out_trailers(int32_t body, int32_t stream)
+{
+    input_stream_drop(stream);
+    int32_t future = incoming_body_finish(body);
+    int32_t pollable = future_trailers_subscribe(future);
+    pollable_block(pollable);
+    pollable_drop(pollable);
+    // option<result<result<option<own<trailers>>, error-code>>>: some at 0, outer ok at 8, inner ok at 16, some at 24,
+    // the handle at 28.
+    future_trailers_get(future, ret);
+    out_puts(" trailers=");
+    if (ret[0] == 0 || ret[8] != 0 || ret[16] != 0) {
+        out_puts("error");
+        return;
+    }
+    if (ret[24] == 0) {
+        out_puts("none");
+        return;
+    }
+    int32_t trailers = *(int32_t *)(ret + 28);
+    fields_entries(trailers, ret);
+    const uint32_t *items = *(const uint32_t **)(ret + 0);
+    size_t count = *(size_t *)(ret + 4);
+    for (size_t i = 0; i < count; i++) {
+        if (i > 0) {
+            out_puts(";");
+        }
+        out_put((const char *)(uintptr_t)items[4 * i], items[4 * i + 1]);
+        out_puts("=");
+        out_put((const char *)(uintptr_t)items[4 * i + 2], items[4 * i + 3]);
+    }
+}
+
 // Waits for the response of an outbound request: "status=S body=B", or "error=<case>"; with show_end, the body is
-// followed by " end=E" (E: closed, or the error code of the read that ended it).
+// followed by " end=E" (E: closed, or the error code of the read that ended it) and, when closed, its trailers.
 static void put_response(int32_t future, int show_end)
 {
     int32_t pollable = future_subscribe(future);
@@ -718,7 +757,11 @@ static void put_response(int32_t future, int show_end)
         if (ret[0] != 0) {
             if (show_end) {
                 out_puts(" end=");
+                int closed = ret[4] != 0;
                 put_stream_error(ret + 4);
+                if (closed) {
+                    out_trailers(body, stream);
+                }
             }
             break;
         }
@@ -935,6 +978,28 @@ static void fetch(int32_t outparam, const char *query, size_t query_len)
     respond(outparam, 200, out, "", 0);
 }
 
+// /trailers: reads the request body to its end and answers 200 "read=N trailers=..." (the request's trailer fields).
+static void request_trailers(int32_t request, int32_t outparam)
+{
+    request_consume(request, ret);
+    int32_t body = expect_handle();
+    incoming_body_stream(body, ret);
+    int32_t stream = expect_handle();
+    uint64_t total = 0;
+    for (;;) {
+        stream_blocking_read(stream, 4096, ret);
+        if (ret[0] != 0) {
+            break;
+        }
+        total += *(size_t *)(ret + 8);
+    }
+    out_puts("read=");
+    put_u64(total);
+    out_trailers(body, stream);
+    out[out_len < sizeof out ? out_len : sizeof out - 1] = 0;
+    respond(outparam, 200, out, "", 0);
+}
+
 static int starts_with(const char *a, size_t a_len, const char *prefix)
 {
     size_t n = length(prefix);
@@ -969,7 +1034,9 @@ __attribute__((export_name("wasi:http/incoming-handler@0.2.12#handle"))) void ha
     }
     return;
 #endif
-    if (starts_with(name, name_len, "/fetch?")) {
+    if (equals(name, name_len, "/trailers")) {
+        request_trailers(request, outparam);
+    } else if (starts_with(name, name_len, "/fetch?")) {
         fetch(outparam, name + 6, name_len - 6);
     } else if (starts_with(name, name_len, "/outbound?")) {
         outbound(outparam, name + 9, name_len - 9);

@@ -28,6 +28,12 @@ public interface IComponentHttpExchange
     /// <summary>The request body, read as the guest reads it (never buffered whole).</summary>
     Stream RequestBody { get; }
 
+    /// <summary>
+    /// The request's trailer fields, once the body has been read to its end (HTTP/1.1 chunked or HTTP/2 trailers);
+    /// none before that, or when the request had none.
+    /// </summary>
+    IEnumerable<KeyValuePair<string, string>> RequestTrailers => [];
+
     /// <summary>True once <see cref="StartResponse"/> was called.</summary>
     bool ResponseStarted { get; }
 
@@ -580,8 +586,11 @@ internal sealed class Fields
     }
 }
 
-internal sealed class IncomingRequest(string method, string pathWithQuery, string scheme, string? authority, Fields headers, InputStream body)
+internal sealed class IncomingRequest(string method, string pathWithQuery, string scheme, string? authority, Fields headers, InputStream body, Func<Fields?>? trailers = null)
 {
+    /// <summary>Reads the trailers once the body has ended (null: none).</summary>
+    public Func<Fields?>? Trailers { get; } = trailers;
+
     public string Method { get; } = method;
 
     public string PathWithQuery { get; } = pathWithQuery;
@@ -597,14 +606,44 @@ internal sealed class IncomingRequest(string method, string pathWithQuery, strin
     public bool Consumed { get; set; }
 }
 
-internal sealed class IncomingBody(InputStream stream)
+internal sealed class IncomingBody(InputStream stream, Func<Fields?>? trailers = null)
 {
     public InputStream Stream { get; } = stream;
 
     public bool StreamTaken { get; set; }
+
+    /// <summary>Reads the body's trailers (immutable fields) once it has ended; null or none: no trailers.</summary>
+    public Func<Fields?>? Trailers { get; } = trailers;
 }
 
-internal sealed class FutureTrailers;
+/// <summary>
+/// <c>future-trailers</c> of an incoming body, resolved when the body is finished: the trailers the peer sent after
+/// the last chunk (only seen if the guest read the body to its end), or none.
+/// </summary>
+internal sealed class FutureTrailers(Fields? trailers)
+{
+    public Fields? Trailers { get; } = trailers;
+
+    public bool Taken { get; set; }
+
+    /// <summary>Received trailer fields as immutable <c>fields</c>, lower-case names as for headers; null when there are none.</summary>
+    public static Fields? From(IEnumerable<KeyValuePair<string, string>> trailers)
+    {
+        Fields? fields = null;
+        foreach (var (name, value) in trailers)
+        {
+            fields ??= new Fields();
+            fields.AddReceived(name, Encoding.Latin1.GetBytes(value));
+        }
+
+        if (fields is not null)
+        {
+            fields.Immutable = true;
+        }
+
+        return fields;
+    }
+}
 
 internal sealed class ResponseOutparam;
 

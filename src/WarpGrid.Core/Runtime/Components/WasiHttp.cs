@@ -77,7 +77,7 @@ internal static unsafe class WasiHttp
 
             request.Consumed = true;
             CVal body = default;
-            c.NewResource(&body, HostResource.IncomingBody, new IncomingBody(request.Body));
+            c.NewResource(&body, HostResource.IncomingBody, new IncomingBody(request.Body, request.Trailers));
             Val.Ok(c.Result, &body);
         },
 
@@ -98,18 +98,38 @@ internal static unsafe class WasiHttp
         },
         ["[static]incoming-body.finish"] = static (ref HostCall c) =>
         {
-            c.Take<IncomingBody>(0);
-            c.NewResource(c.Result, HostResource.FutureTrailers, new FutureTrailers());
+            // Trailers follow the last chunk: a body the guest read to its end has them by now; one it did not has none.
+            var body = c.Take<IncomingBody>(0);
+            c.NewResource(c.Result, HostResource.FutureTrailers, new FutureTrailers(body.Trailers?.Invoke()));
         },
         ["[method]future-trailers.subscribe"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Pollable, Pollable.Ready),
         ["[method]future-trailers.get"] = static (ref HostCall c) =>
         {
-            // some(ok(ok(none))): the body had no trailers.
-            CVal none = default;
-            Val.None(&none);
-            CVal inner = default;
-            Val.Ok(&inner, &none);
+            // some(ok(ok(option<trailers>))) the first time; some(err) once taken.
+            var future = c.Borrow<FutureTrailers>(0);
             CVal outer = default;
+            if (future.Taken)
+            {
+                Val.Err(&outer);
+                Val.Some(c.Result, &outer);
+                return;
+            }
+
+            future.Taken = true;
+            CVal trailers = default;
+            if (future.Trailers is { } fields)
+            {
+                CVal handle = default;
+                c.NewResource(&handle, HostResource.Fields, fields);
+                Val.Some(&trailers, &handle);
+            }
+            else
+            {
+                Val.None(&trailers);
+            }
+
+            CVal inner = default;
+            Val.Ok(&inner, &trailers);
             Val.Ok(&outer, &inner);
             Val.Some(c.Result, &outer);
         },
@@ -344,7 +364,10 @@ internal static unsafe class WasiHttp
             response.Consumed = true;
             var stream = response.Message.Content.ReadAsStream();
             CVal body = default;
-            c.NewResource(&body, HostResource.IncomingBody, new IncomingBody(new DotnetInputStream(stream, c.State.MaxOutboundBodyBytes, "outbound response body", response.BetweenBytes)));
+            var message = response.Message;
+            c.NewResource(&body, HostResource.IncomingBody, new IncomingBody(
+                new DotnetInputStream(stream, c.State.MaxOutboundBodyBytes, "outbound response body", response.BetweenBytes),
+                () => FutureTrailers.From(message.TrailingHeaders.SelectMany(h => h.Value.Select(v => KeyValuePair.Create(h.Key, v))))));
             Val.Ok(c.Result, &body);
         },
     };
