@@ -184,3 +184,39 @@ public sealed class TrailerTests(HttpCLoopbackFixture fixture) : IClassFixture<H
         Assert.Equal("read=12 trailers=none", await response.Content.ReadAsStringAsync());
     }
 }
+
+/// <summary>
+/// The non-blocking <c>input-stream.read</c> on a real warpd: with no body byte there yet it answers at once with no
+/// bytes (it used to wait for data like <c>blocking-read</c>), and <c>subscribe</c> wakes the guest when data comes.
+/// </summary>
+public sealed class NonBlockingReadTests(HttpCLoopbackFixture fixture) : IClassFixture<HttpCLoopbackFixture>
+{
+    [Fact]
+    public async Task Read_answers_without_data_until_the_client_sends_then_subscribe_wakes_the_guest()
+    {
+        var port = fixture.Warpd.IngressPort;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"POST /fetch-slow/nonblocking-read HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 5\r\n\r\n"), SocketFlags.None, cts.Token);
+
+        // No body byte is sent before the guest says its read found nothing: a read that waited for data would
+        // never say so, and the test would run into its deadline.
+        var seen = new StringBuilder();
+        async Task Until(string text)
+        {
+            var buffer = new byte[4096];
+            while (!seen.ToString().Contains(text, StringComparison.Ordinal))
+            {
+                var n = await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
+                Assert.True(n > 0, $"the connection closed before \"{text.Trim()}\"; got: {seen}");
+                seen.Append(Encoding.Latin1.GetString(buffer, 0, n));
+            }
+        }
+
+        await Until("empty\n");
+        await socket.SendAsync("hello"u8.ToArray(), SocketFlags.None, cts.Token);
+        await Until("read=5\n");
+        Assert.StartsWith("HTTP/1.1 200", seen.ToString(), StringComparison.Ordinal);
+    }
+}

@@ -53,6 +53,7 @@ public sealed partial class WasmEngineHost : IDisposable
             .WithLinearMemoryKeepResidentBytes(keepResident)
             .WithTableKeepResidentBytes(keepResident)
             .WithMaxUnusedWarmSlots((uint)Math.Min(slots, 256));
+        WithoutFiberStacks(pooling);
 
         var config = new Config()
             .WithEpochInterruption(true)
@@ -134,4 +135,18 @@ public sealed partial class WasmEngineHost : IDisposable
         [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "Wasm engine stopped after {Epochs} epochs")]
         public static partial void EngineStopped(ILogger logger, long epochs);
     }
+
+    /// <summary>
+    /// Sets the pool's fiber stacks (<c>total_stacks</c>) to none: every call into a guest here is synchronous, on the
+    /// calling thread's own stack. Wasmtime's default reserves 1000 async stacks of 2 MiB per engine, each with its guard
+    /// page: 2000 memory mappings per engine whatever the node's size, which put a process with a dozen engines (the
+    /// test suites) past <c>vm.max_map_count</c> (65530), so that instantiation failed and engine creation panicked
+    /// ("failed to protect stack guard page … Cannot allocate memory"). The managed binding has the setter but keeps it
+    /// internal, so it is called by name; if a later binding renames it, the default stays (and this logs nothing: the
+    /// node works, with Wasmtime's default mappings).
+    /// </summary>
+    private static void WithoutFiberStacks(PoolingAllocationConfig pooling) =>
+        typeof(PoolingAllocationConfig)
+            .GetMethod("WithMaxStacks", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public, [typeof(uint)])
+            ?.Invoke(pooling, [0u]);
 }

@@ -189,12 +189,14 @@ public sealed class InstancePoolTests : IDisposable
     [Fact]
     public async Task Requests_past_the_cap_wait_then_get_overloaded()
     {
-        // The queued request must still be waiting when the test looks (and when the third is refused): a queue
-        // timeout of 300 ms was missed on a loaded two-core machine, so it is 2 s, inside the 4 s the loop runs.
-        await using var pool = Pool(Guests.Testbed, min: 1, max: 1, timeout: TimeSpan.FromSeconds(4), queue: 1, queueTimeout: TimeSpan.FromSeconds(2));
-        var looping = Task.Run(async () => { using var r = await pool.InvokeAsync(Request("/loop")); return r.Fault?.Outcome; });
+        // The queued request must still be waiting when the test looks (and when the third is refused). The guest
+        // runs on the thread that invokes it, so with other tests' guests busy on a loaded two-core machine a
+        // thread-pool request could start only after the loop ended (it never waited; seen twice): both run on
+        // their own threads, and the queue timeout (3 s) leaves the test time to look, inside the 6 s loop.
+        await using var pool = Pool(Guests.Testbed, min: 1, max: 1, timeout: TimeSpan.FromSeconds(6), queue: 1, queueTimeout: TimeSpan.FromSeconds(3));
+        var looping = OwnThread(async () => { using var r = await pool.InvokeAsync(Request("/loop")); return r.Fault?.Outcome; });
         await WaitUntil(() => pool.Stats.Busy == 1);
-        var queued = Task.Run(async () => { using var r = await pool.InvokeAsync(Request("/status")); return r.Fault?.Outcome; });
+        var queued = OwnThread(async () => { using var r = await pool.InvokeAsync(Request("/status")); return r.Fault?.Outcome; });
         await WaitUntil(() => pool.Stats.Waiting == 1);
         using (var rejected = await pool.InvokeAsync(Request("/status")))
         {
@@ -230,6 +232,10 @@ public sealed class InstancePoolTests : IDisposable
         Assert.True(pool.Stats.Live <= 4);
         Assert.Equal(64, pool.Stats.Requests);
     }
+
+    /// <summary>Starts <paramref name="work"/> on a thread of its own rather than waiting for a thread-pool thread.</summary>
+    private static Task<T> OwnThread<T>(Func<Task<T>> work) =>
+        Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
 
     private static async Task WaitUntil(Func<bool> condition)
     {

@@ -95,6 +95,8 @@ IMPORT(STREAMS, "[method]output-stream.subscribe") int32_t stream_subscribe(int3
 IMPORT(STREAMS, "[method]input-stream.blocking-read") void stream_blocking_read(int32_t self, int64_t len, void *ret);
 IMPORT(STREAMS, "[resource-drop]input-stream") void input_stream_drop(int32_t self);
 IMPORT(HTTP, "[method]incoming-request.consume") void request_consume(int32_t self, void *ret);
+IMPORT(STREAMS, "[method]input-stream.read") void stream_read(int32_t self, int64_t len, void *ret);
+IMPORT(STREAMS, "[method]input-stream.subscribe") int32_t input_stream_subscribe(int32_t self);
 IMPORT(HTTP, "[static]incoming-body.finish") int32_t incoming_body_finish(int32_t body);
 IMPORT(HTTP, "[method]future-trailers.subscribe") int32_t future_trailers_subscribe(int32_t self);
 IMPORT(HTTP, "[method]future-trailers.get") void future_trailers_get(int32_t self, void *ret);
@@ -1000,6 +1002,46 @@ static void request_trailers(int32_t request, int32_t outparam)
     respond(outparam, 200, out, "", 0);
 }
 
+// /nonblocking-read: sends its head and "started\n" first, then reads the request body with the non-blocking
+// input-stream.read: "empty\n" when a read found nothing there yet (the guest then waits on subscribe), finally
+// "read=N\n". A client that sends its body only after it saw "empty" needs read to return without data.
+static void nonblocking_read(int32_t request, int32_t outparam)
+{
+    struct response r = start(200);
+    outparam_set(outparam, 0, r.response, 0, 0, 0, 0, 0, 0);
+    write_all(r.stream, "started\n", 8);
+    request_consume(request, ret);
+    int32_t body = expect_handle();
+    incoming_body_stream(body, ret);
+    int32_t stream = expect_handle();
+    uint64_t total = 0;
+    int reported = 0;
+    for (;;) {
+        stream_read(stream, 4096, ret);
+        if (ret[0] != 0) {
+            break;
+        }
+        size_t n = *(size_t *)(ret + 8);
+        if (n == 0) {
+            if (!reported) {
+                write_all(r.stream, "empty\n", 6);
+                reported = 1;
+            }
+            int32_t pollable = input_stream_subscribe(stream);
+            pollable_block(pollable);
+            pollable_drop(pollable);
+            continue;
+        }
+        total += n;
+    }
+    out_puts("read=");
+    put_u64(total);
+    out_puts("\n");
+    write_all(r.stream, out, out_len);
+    stream_drop(r.stream);
+    finish(r.body);
+}
+
 static int starts_with(const char *a, size_t a_len, const char *prefix)
 {
     size_t n = length(prefix);
@@ -1034,7 +1076,9 @@ __attribute__((export_name("wasi:http/incoming-handler@0.2.12#handle"))) void ha
     }
     return;
 #endif
-    if (equals(name, name_len, "/trailers")) {
+    if (equals(name, name_len, "/nonblocking-read")) {
+        nonblocking_read(request, outparam);
+    } else if (equals(name, name_len, "/trailers")) {
         request_trailers(request, outparam);
     } else if (starts_with(name, name_len, "/fetch?")) {
         fetch(outparam, name + 6, name_len - 6);

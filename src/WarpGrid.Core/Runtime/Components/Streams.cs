@@ -78,7 +78,14 @@ internal abstract class InputStream
     /// <exception cref="StreamFailedException">The read failed, or no byte came in time.</exception>
     public abstract int Read(byte[] buffer, int count, long deadline);
 
-    public virtual Pollable Subscribe() => Pollable.Ready;
+    /// <summary>
+    /// <c>read</c> without waiting: bytes that are there now, 0 when closed, or -1 when none is there yet (the guest
+    /// then waits on <see cref="Subscribe"/>). The default is a stream that never has to wait.
+    /// </summary>
+    public virtual int TryRead(byte[] buffer, int count, long deadline) => Read(buffer, count, deadline);
+
+    /// <summary>A pollable that is ready once <see cref="TryRead"/> would not answer -1.</summary>
+    public virtual Pollable Subscribe(long deadline) => Pollable.Ready;
 }
 
 /// <summary>
@@ -86,21 +93,40 @@ internal abstract class InputStream
 /// until the request's deadline, and at most <c>betweenBytes</c> (<c>request-options.between-bytes-timeout</c>) for
 /// the next byte; a read that runs out of time is cancelled (the connection is aborted) and fails with
 /// <c>connection-read-timeout</c> (as Wasmtime's wasi:http) or, at the deadline, <c>HTTP-response-timeout</c>.
+/// A non-blocking <c>read</c> (or <c>subscribe</c>) with nothing there starts a read into a buffer of its own, which
+/// later reads take from first.
 /// </summary>
 internal sealed class DotnetInputStream(Stream stream, long maxBytes, string what, TimeSpan? betweenBytes = null) : InputStream
 {
+    private const int AheadBytes = 16 * 1024;
     private long _read;
+    private byte[]? _ahead;
+    private int _aheadStart;
+    private int _aheadEnd;
+    private Task<int>? _pending;
+    private CancellationTokenSource? _pendingTimeout;
+    private bool _pendingGapLimited;
+    private bool _closed;
 
     public override int Read(byte[] buffer, int count, long deadline)
     {
-        var untilDeadline = deadline == long.MaxValue ? Timeout.InfiniteTimeSpan : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-        if (untilDeadline > TimeSpan.FromDays(1))
+        if (TakeAhead(buffer, count) is var taken and > 0)
         {
-            untilDeadline = Timeout.InfiniteTimeSpan; // past any request timeout; a timer takes at most ~24 days
+            return taken;
         }
 
-        var gapLimited = betweenBytes is { } gap && (untilDeadline == Timeout.InfiniteTimeSpan || gap < untilDeadline);
-        var wait = gapLimited ? betweenBytes!.Value : untilDeadline;
+        if (_closed)
+        {
+            return 0;
+        }
+
+        if (_pending is not null)
+        {
+            ((IAsyncResult)_pending).AsyncWaitHandle.WaitOne(); // the pending read has its own timeouts
+            return Complete(buffer, count);
+        }
+
+        var (wait, gapLimited) = Wait(deadline);
         int n;
         try
         {
@@ -110,20 +136,118 @@ internal sealed class DotnetInputStream(Stream stream, long maxBytes, string wha
             }
             else
             {
-                using var timeout = new CancellationTokenSource(wait > TimeSpan.Zero ? wait : TimeSpan.FromTicks(1));
+                using var timeout = new CancellationTokenSource(wait);
                 var pending = stream.ReadAsync(buffer.AsMemory(0, count), timeout.Token);
                 n = pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
             }
         }
-        catch (OperationCanceledException ex)
+        catch (Exception ex)
         {
-            throw gapLimited
-                ? new StreamFailedException($"no byte of the {what} came within the between-bytes-timeout of {betweenBytes!.Value.TotalMilliseconds:0} ms", ex) { Code = new HttpErrorCode("connection-read-timeout") }
-                : new StreamFailedException($"the request's deadline passed while reading the {what}", ex) { Code = new HttpErrorCode("HTTP-response-timeout") };
+            throw Failure(ex, gapLimited);
         }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or HttpRequestException)
+
+        return Count(n);
+    }
+
+    public override int TryRead(byte[] buffer, int count, long deadline)
+    {
+        if (TakeAhead(buffer, count) is var taken and > 0)
         {
-            throw new StreamFailedException($"reading the {what} failed: {ex.Message}", ex);
+            return taken;
+        }
+
+        if (_closed)
+        {
+            return 0;
+        }
+
+        Start(deadline);
+        return _pending!.IsCompleted ? Complete(buffer, count) : -1;
+    }
+
+    public override Pollable Subscribe(long deadline)
+    {
+        if (_aheadEnd > _aheadStart || _closed)
+        {
+            return Pollable.Ready;
+        }
+
+        Start(deadline);
+        return new TaskPollable(_pending!);
+    }
+
+    /// <summary>Starts a read into the look-ahead buffer, unless one is under way.</summary>
+    private void Start(long deadline)
+    {
+        if (_pending is not null)
+        {
+            return;
+        }
+
+        _ahead ??= new byte[AheadBytes]; // not pooled: a read still pending when the request ends may write to it later
+        var (wait, gapLimited) = Wait(deadline);
+        _pendingGapLimited = gapLimited;
+        _pendingTimeout = wait == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(wait);
+        try
+        {
+            _pending = stream.ReadAsync(_ahead.AsMemory(), _pendingTimeout?.Token ?? CancellationToken.None).AsTask();
+        }
+        catch (Exception ex)
+        {
+            _pending = Task.FromException<int>(ex);
+        }
+    }
+
+    /// <summary>Takes the result of the finished look-ahead read.</summary>
+    private int Complete(byte[] buffer, int count)
+    {
+        var pending = _pending!;
+        _pending = null;
+        var timeout = _pendingTimeout;
+        _pendingTimeout = null;
+        int n;
+        try
+        {
+            n = pending.GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            throw Failure(ex, _pendingGapLimited);
+        }
+        finally
+        {
+            timeout?.Dispose();
+        }
+
+        if (Count(n) == 0)
+        {
+            return 0;
+        }
+
+        _aheadStart = 0;
+        _aheadEnd = n;
+        return TakeAhead(buffer, count);
+    }
+
+    private int TakeAhead(byte[] buffer, int count)
+    {
+        var n = Math.Min(count, _aheadEnd - _aheadStart);
+        if (n <= 0)
+        {
+            return 0;
+        }
+
+        _ahead.AsSpan(_aheadStart, n).CopyTo(buffer);
+        _aheadStart += n;
+        return n;
+    }
+
+    private int Count(int n)
+    {
+        if (n == 0)
+        {
+            _closed = true;
+            return 0;
         }
 
         _read += n;
@@ -134,6 +258,31 @@ internal sealed class DotnetInputStream(Stream stream, long maxBytes, string wha
 
         return n;
     }
+
+    private (TimeSpan Wait, bool GapLimited) Wait(long deadline)
+    {
+        var untilDeadline = deadline == long.MaxValue ? Timeout.InfiniteTimeSpan : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+        if (untilDeadline > TimeSpan.FromDays(1))
+        {
+            untilDeadline = Timeout.InfiniteTimeSpan; // past any request timeout; a timer takes at most ~24 days
+        }
+        else if (untilDeadline <= TimeSpan.Zero)
+        {
+            untilDeadline = TimeSpan.FromTicks(1);
+        }
+
+        var gapLimited = betweenBytes is { } gap && (untilDeadline == Timeout.InfiniteTimeSpan || gap < untilDeadline);
+        return (gapLimited ? betweenBytes!.Value : untilDeadline, gapLimited);
+    }
+
+    private Exception Failure(Exception ex, bool gapLimited) => ex switch
+    {
+        StreamFailedException failed => failed,
+        OperationCanceledException when gapLimited => new StreamFailedException($"no byte of the {what} came within the between-bytes-timeout of {betweenBytes!.Value.TotalMilliseconds:0} ms", ex) { Code = new HttpErrorCode("connection-read-timeout") },
+        OperationCanceledException => new StreamFailedException($"the request's deadline passed while reading the {what}", ex) { Code = new HttpErrorCode("HTTP-response-timeout") },
+        IOException or InvalidOperationException or HttpRequestException or ObjectDisposedException => new StreamFailedException($"reading the {what} failed: {ex.Message}", ex),
+        _ => ex,
+    };
 }
 
 /// <summary>An input stream with nothing in it (stdin of an HTTP handler).</summary>

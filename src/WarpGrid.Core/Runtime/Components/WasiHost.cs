@@ -71,11 +71,11 @@ internal static unsafe class WasiHost
             ["[method]pollable.ready"] = static (ref HostCall c) => Val.Bool(c.Result, c.Borrow<Pollable>(0).IsReady),
             ["[method]pollable.block"] = static (ref HostCall c) => c.Borrow<Pollable>(0).Block(Deadline(ref c)),
             ["poll"] = Poll,
-            ["[method]input-stream.read"] = static (ref HostCall c) => Read(ref c, skip: false),
-            ["[method]input-stream.blocking-read"] = static (ref HostCall c) => Read(ref c, skip: false),
-            ["[method]input-stream.skip"] = static (ref HostCall c) => Read(ref c, skip: true),
-            ["[method]input-stream.blocking-skip"] = static (ref HostCall c) => Read(ref c, skip: true),
-            ["[method]input-stream.subscribe"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Pollable, c.Borrow<InputStream>(0).Subscribe()),
+            ["[method]input-stream.read"] = static (ref HostCall c) => Read(ref c, skip: false, blocking: false),
+            ["[method]input-stream.blocking-read"] = static (ref HostCall c) => Read(ref c, skip: false, blocking: true),
+            ["[method]input-stream.skip"] = static (ref HostCall c) => Read(ref c, skip: true, blocking: false),
+            ["[method]input-stream.blocking-skip"] = static (ref HostCall c) => Read(ref c, skip: true, blocking: true),
+            ["[method]input-stream.subscribe"] = static (ref HostCall c) => c.NewResource(c.Result, HostResource.Pollable, c.Borrow<InputStream>(0).Subscribe(Deadline(ref c))),
             ["[method]output-stream.check-write"] = static (ref HostCall c) => StreamResult(ref c, static (ref HostCall c, CVal* ok) => Val.U64(ok, (ulong)c.Borrow<OutputStream>(0).CheckWrite())),
             ["[method]output-stream.write"] = static (ref HostCall c) => Write(ref c, flush: false),
             ["[method]output-stream.blocking-write-and-flush"] = static (ref HostCall c) => Write(ref c, flush: true),
@@ -286,7 +286,11 @@ internal static unsafe class WasiHost
         Val.Err(c.Result, &failed);
     }
 
-    private static void Read(ref HostCall c, bool skip)
+    /// <summary>
+    /// <c>read</c>/<c>skip</c> (<paramref name="blocking"/> false: what is there now, possibly nothing) and
+    /// <c>blocking-read</c>/<c>blocking-skip</c> (at least one byte, or closed, or an error).
+    /// </summary>
+    private static void Read(ref HostCall c, bool skip, bool blocking)
     {
         var stream = c.Borrow<InputStream>(0);
         var wanted = (int)Math.Min(c.U64(1), MaxChunk);
@@ -312,11 +316,28 @@ internal static unsafe class WasiHost
             int n;
             try
             {
-                n = stream.Read(buffer, wanted, Deadline(ref c));
+                n = blocking ? stream.Read(buffer, wanted, Deadline(ref c)) : stream.TryRead(buffer, wanted, Deadline(ref c));
             }
             catch (StreamFailedException ex)
             {
                 StreamError(ref c, ex.Message, ex);
+                return;
+            }
+
+            if (n < 0)
+            {
+                // Nothing there yet: ok with no bytes; the guest waits on subscribe.
+                CVal nothing = default;
+                if (skip)
+                {
+                    Val.U64(&nothing, 0);
+                }
+                else
+                {
+                    Val.NewList(&nothing, 0);
+                }
+
+                Val.Ok(c.Result, &nothing);
                 return;
             }
 
