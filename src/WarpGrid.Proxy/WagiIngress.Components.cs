@@ -83,49 +83,30 @@ public sealed partial class WagiIngress
 
         public string? Authority => context.Request.Host.HasValue ? context.Request.Host.Value : null;
 
-        public IEnumerable<KeyValuePair<string, string>> RequestHeaders
-        {
-            get
-            {
-                foreach (var (name, values) in context.Request.Headers)
-                {
-                    foreach (var value in values)
-                    {
-                        if (value is not null)
-                        {
-                            yield return new(name, value);
-                        }
-                    }
-                }
-            }
-        }
+        public IEnumerable<KeyValuePair<string, string>> RequestHeaders => OnePerValue(context.Request.Headers);
 
         public Stream RequestBody => context.Request.Body;
 
-        public IEnumerable<KeyValuePair<string, string>> RequestTrailers
-        {
-            get
-            {
-                // Kestrel fills them once the body was read to its end (HTTP/1.1 chunked, HTTP/2).
-                if (context.Features.Get<IHttpRequestTrailersFeature>() is not { Available: true } feature)
-                {
-                    yield break;
-                }
+        /// <summary>Kestrel fills them once the body was read to its end (HTTP/1.1 chunked, HTTP/2).</summary>
+        public IEnumerable<KeyValuePair<string, string>> RequestTrailers =>
+            context.Features.Get<IHttpRequestTrailersFeature>() is { Available: true } feature ? OnePerValue(feature.Trailers) : [];
 
-                foreach (var (name, values) in feature.Trailers)
+        public bool ResponseStarted { get; private set; }
+
+        /// <summary>Header or trailer fields as one entry per value.</summary>
+        private static IEnumerable<KeyValuePair<string, string>> OnePerValue(IHeaderDictionary fields)
+        {
+            foreach (var (name, values) in fields)
+            {
+                foreach (var value in values)
                 {
-                    foreach (var value in values)
+                    if (value is not null)
                     {
-                        if (value is not null)
-                        {
-                            yield return new(name, value);
-                        }
+                        yield return new(name, value);
                     }
                 }
             }
         }
-
-        public bool ResponseStarted { get; private set; }
 
         public void StartResponse(int status, IReadOnlyList<KeyValuePair<string, string>> headers)
         {

@@ -90,7 +90,8 @@ public sealed partial class DeploymentManager
             route = route[..^4];
         }
 
-        return route.Length > 1 ? route.TrimEnd('/') is { Length: > 0 } trimmed ? trimmed : "/" : route.Length == 0 ? "/" : route;
+        var trimmed = route.TrimEnd('/');
+        return trimmed.Length == 0 ? "/" : trimmed;
     }
 
     /// <summary>

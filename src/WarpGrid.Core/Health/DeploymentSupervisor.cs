@@ -355,7 +355,7 @@ public sealed partial class DeploymentSupervisor
         $"{path} ran over the probe timeout of {health.Timeout.TotalMilliseconds:0} ms and was interrupted ({fault.Code})";
 
     private static string RoutePrefix(ActiveDeployment deployment) =>
-        DeploymentManager.NormalizeRoute(deployment.Manifest.Runtime.Route) is "/" ? string.Empty : DeploymentManager.NormalizeRoute(deployment.Manifest.Runtime.Route);
+        DeploymentManager.NormalizeRoute(deployment.Manifest.Runtime.Route) switch { "/" => string.Empty, var route => route };
 
     private static WagiRequest ProbeRequest(ActiveDeployment deployment, string path)
     {

@@ -22,6 +22,33 @@ internal abstract class Pollable
     }
 }
 
+/// <summary>How long a host-side wait may last: a guest's own timeout, bounded by the request's deadline.</summary>
+internal static class WaitLimit
+{
+    /// <summary>
+    /// The wait for <paramref name="timeout"/> (none: only the deadline) and <paramref name="deadline"/> (a
+    /// <see cref="Stopwatch"/> timestamp; <see cref="long.MaxValue"/>: none): <see cref="Timeout.InfiniteTimeSpan"/>
+    /// when neither bounds it (a deadline more than a day away counts as none: a timer takes at most ~24 days, a
+    /// request deadline at most an hour), else at least one tick; and whether the timeout, not the deadline, set it.
+    /// </summary>
+    public static (TimeSpan Wait, bool ByTimeout) Of(TimeSpan? timeout, long deadline)
+    {
+        var left = deadline == long.MaxValue ? Timeout.InfiniteTimeSpan : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+        if (left > TimeSpan.FromDays(1))
+        {
+            left = Timeout.InfiniteTimeSpan;
+        }
+        else if (left != Timeout.InfiniteTimeSpan && left <= TimeSpan.Zero)
+        {
+            left = TimeSpan.FromTicks(1);
+        }
+
+        return timeout is { } t && (left == Timeout.InfiniteTimeSpan || t < left)
+            ? (t > TimeSpan.Zero ? t : TimeSpan.FromTicks(1), true)
+            : (left, false);
+    }
+}
+
 /// <summary>Ready at a monotonic instant (a <see cref="Stopwatch"/> timestamp).</summary>
 internal sealed class TimerPollable(long readyAt) : Pollable
 {
@@ -126,7 +153,7 @@ internal sealed class DotnetInputStream(Stream stream, long maxBytes, string wha
             return Complete(buffer, count);
         }
 
-        var (wait, gapLimited) = Wait(deadline);
+        var (wait, gapLimited) = WaitLimit.Of(betweenBytes, deadline);
         int n;
         try
         {
@@ -185,7 +212,7 @@ internal sealed class DotnetInputStream(Stream stream, long maxBytes, string wha
         }
 
         _ahead ??= new byte[AheadBytes]; // not pooled: a read still pending when the request ends may write to it later
-        var (wait, gapLimited) = Wait(deadline);
+        var (wait, gapLimited) = WaitLimit.Of(betweenBytes, deadline);
         _pendingGapLimited = gapLimited;
         _pendingTimeout = wait == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(wait);
         try
@@ -257,22 +284,6 @@ internal sealed class DotnetInputStream(Stream stream, long maxBytes, string wha
         }
 
         return n;
-    }
-
-    private (TimeSpan Wait, bool GapLimited) Wait(long deadline)
-    {
-        var untilDeadline = deadline == long.MaxValue ? Timeout.InfiniteTimeSpan : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-        if (untilDeadline > TimeSpan.FromDays(1))
-        {
-            untilDeadline = Timeout.InfiniteTimeSpan; // past any request timeout; a timer takes at most ~24 days
-        }
-        else if (untilDeadline <= TimeSpan.Zero)
-        {
-            untilDeadline = TimeSpan.FromTicks(1);
-        }
-
-        var gapLimited = betweenBytes is { } gap && (untilDeadline == Timeout.InfiniteTimeSpan || gap < untilDeadline);
-        return (gapLimited ? betweenBytes!.Value : untilDeadline, gapLimited);
     }
 
     private Exception Failure(Exception ex, bool gapLimited) => ex switch

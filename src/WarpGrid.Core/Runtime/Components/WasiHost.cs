@@ -324,23 +324,6 @@ internal static unsafe class WasiHost
                 return;
             }
 
-            if (n < 0)
-            {
-                // Nothing there yet: ok with no bytes; the guest waits on subscribe.
-                CVal nothing = default;
-                if (skip)
-                {
-                    Val.U64(&nothing, 0);
-                }
-                else
-                {
-                    Val.NewList(&nothing, 0);
-                }
-
-                Val.Ok(c.Result, &nothing);
-                return;
-            }
-
             if (n == 0)
             {
                 CVal closed = default;
@@ -349,6 +332,7 @@ internal static unsafe class WasiHost
                 return;
             }
 
+            n = Math.Max(n, 0); // -1: nothing there yet, so ok with no bytes; the guest waits on subscribe
             CVal ok = default;
             if (skip)
             {

@@ -824,16 +824,6 @@ internal sealed class OutboundTimeouts(TimeSpan? connect, TimeSpan? firstByte, l
 
     public bool DeadlinePassed => Stopwatch.GetTimestamp() >= deadline;
 
-    private TimeSpan UntilDeadline
-    {
-        get
-        {
-            // A timer takes at most ~24 days; a request deadline is at most an hour, so a day means "none".
-            var left = deadline == long.MaxValue ? TimeSpan.FromDays(1) : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-            return left > TimeSpan.FromDays(1) ? TimeSpan.FromDays(1) : left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1);
-        }
-    }
-
     /// <summary>The token the send runs under: first-byte clock (or the deadline) running.</summary>
     public CancellationTokenSource Start()
     {
@@ -850,7 +840,7 @@ internal sealed class OutboundTimeouts(TimeSpan? connect, TimeSpan? firstByte, l
     /// <summary>The connect timeout, no later than the deadline.</summary>
     public TimeSpan ConnectLimit() => Limit(Connect);
 
-    private TimeSpan Limit(TimeSpan? timeout) => timeout is { } t && t < UntilDeadline ? (t > TimeSpan.Zero ? t : TimeSpan.FromTicks(1)) : UntilDeadline;
+    private TimeSpan Limit(TimeSpan? timeout) => WaitLimit.Of(timeout, deadline).Wait;
 
     private void Reset(TimeSpan after)
     {

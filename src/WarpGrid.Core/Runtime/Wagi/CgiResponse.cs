@@ -82,7 +82,7 @@ public sealed class CgiResponse : IDisposable
             // Field names are RFC 9110 tokens; values are bytes (visible ASCII, space, HTAB and obs-text 0x80-0xFF),
             // kept as they are: one Latin-1 char a byte, which the ingress writes back as the same byte.
             var name = Encoding.Latin1.GetString(line[..colon]).Trim(' ', '\t');
-            var value = Encoding.Latin1.GetString(line[(colon + 1)..]).Trim(' ', '\t');
+            var valueBytes = line[(colon + 1)..];
             if (!Components.HttpSyntax.IsToken(name))
             {
                 Return(buffer);
@@ -90,12 +90,14 @@ public sealed class CgiResponse : IDisposable
                 return null;
             }
 
-            if (value.AsSpan().IndexOfAnyInRange('\0', '\x08') >= 0 || value.AsSpan().IndexOfAnyInRange('\x0A', '\x1F') >= 0 || value.Contains('\x7F', StringComparison.Ordinal))
+            if (!Components.Fields.IsValidValue(valueBytes))
             {
                 Return(buffer);
                 error = $"the guest's header {name} has a control character in its value (only HTAB, space, visible ASCII and bytes 0x80-0xFF may appear)";
                 return null;
             }
+
+            var value = Encoding.Latin1.GetString(valueBytes).Trim(' ', '\t');
             if (name.Equals("Status", StringComparison.OrdinalIgnoreCase))
             {
                 var code = value.Length >= 3 && int.TryParse(value.AsSpan(0, 3), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsed) ? parsed : -1;
