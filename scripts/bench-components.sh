@@ -22,15 +22,9 @@ read -r -a TARGET_LIST <<<"${TARGETS:-hello c hello-js}"
 declare -A URL=([hello]=/hello [c]=/c/hello [hello-js]=/hello-js)
 for t in "${TARGET_LIST[@]}"; do [ -n "${URL[$t]:-}" ] || { echo "unknown target '$t' (hello, c, hello-js)" >&2; exit 1; }; done
 [ "${TARGET_LIST[0]}" = hello ] || { echo "TARGETS must start with hello (the baseline)" >&2; exit 1; }
-PIN="${PIN:-1}" SERVER_CPU=() CLIENT_CPU=()
-if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  SERVER_CPU=(taskset -c 0) CLIENT_CPU=(taskset -c 1) WRK_THREADS="${WRK_THREADS:-1}" TP_MAX="${TP_MAX:-4}"
-else
-  WRK_THREADS="${WRK_THREADS:-2}" TP_MAX="${TP_MAX:-0}"
-fi
-[[ "$TP_MAX" =~ ^[0-9]+$ ]] || { echo "TP_MAX must be a whole number of threads, not '$TP_MAX'" >&2; exit 1; }
-TP_ENV=()
-[ "$TP_MAX" -gt 0 ] && TP_ENV=(env "DOTNET_ThreadPool_ForceMaxWorkerThreads=$TP_MAX")
+# shellcheck source=scripts/bench-lib.sh
+source "$REPO/scripts/bench-lib.sh"
+bench_pinning
 HZ="$(getconf CLK_TCK)"
 WORK="$(mktemp -d)" PID=""
 cleanup() { [ -n "$PID" ] && { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }; rm -rf "$WORK"; }
@@ -57,18 +51,11 @@ read -r -a EXTRA <<<"${WARPD_ARGS:-}"
   --deploy "$REPO/samples/hello" --deploy "$REPO/samples/hello-js" --deploy "$WORK/c" "${EXTRA[@]}" >"$WORK/warpd.log" 2>&1 &
 PID=$!
 for t in "${TARGET_LIST[@]}"; do
-  ok=""
-  for _ in $(seq 1 600); do
-    if curl -sf "http://127.0.0.1:18491${URL[$t]}" >/dev/null; then ok=1; break; fi
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$ok" ] || { echo "warpd did not serve ${URL[$t]}; its log:" >&2; cat "$WORK/warpd.log" >&2; exit 1; }
+  wait_serving "http://127.0.0.1:18491${URL[$t]}" "$PID" "$WORK/warpd.log" 600
   "${CLIENT_CPU[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${WARMUP:-10s}" "http://127.0.0.1:18491${URL[$t]}" >/dev/null # JIT warm-up
 done
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-echo "# $(date -u '+%Y-%m-%d %H:%M:%S') UTC; $(git -C "$REPO" rev-parse --short HEAD); rounds=$ROUNDS duration=$DURATION connections=$CONNECTIONS wrk-threads=$WRK_THREADS pinned=${SERVER_CPU[*]:-no} thread-pool-max=$TP_MAX warpd-args='${WARPD_ARGS:-}'; $(uptime | sed 's/.*load/load/')"
+echo "# $(date -u '+%Y-%m-%d %H:%M:%S') UTC; $(git -C "$REPO" rev-parse --short HEAD); rounds=$ROUNDS duration=$DURATION connections=$CONNECTIONS wrk-threads=$WRK_THREADS pinned=${SERVER_CPU[*]:-no} thread-pool-max=$TP_LABEL warpd-args='${WARPD_ARGS:-}'; $(uptime | sed 's/.*load/load/')"
 echo "target req/s p50 warpd-cpu-us/request"
 results="$WORK/results"
 for r in $(seq 1 "$ROUNDS"); do

@@ -42,20 +42,11 @@ for m in "${MODE_LIST[@]}"; do
 done
 BASELINE="${BASELINE:-${MODE_LIST[0]}}"
 [[ " ${MODE_LIST[*]} " == *" $BASELINE "* ]] || { echo "BASELINE '$BASELINE' is not one of MODES (${MODE_LIST[*]})" >&2; exit 1; }
-PIN="${PIN:-1}"
-SERVER_CPU=() CLIENT_CPU=()
-if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  SERVER_CPU=(taskset -c 0) CLIENT_CPU=(taskset -c 1)
-  WRK_THREADS="${WRK_THREADS:-1}" TP_MAX="${TP_MAX:-4}"
-else
-  WRK_THREADS="${WRK_THREADS:-2}" TP_MAX="${TP_MAX:-0}"
-fi
-[[ "$TP_MAX" =~ ^[0-9]+$ ]] || { echo "TP_MAX must be a whole number of threads (0 = the runtime's default), not '$TP_MAX'" >&2; exit 1; }
-TP_ENV=() TP_LABEL=default
-if [ "$TP_MAX" -gt 0 ]; then TP_ENV=(env "DOTNET_ThreadPool_ForceMaxWorkerThreads=$TP_MAX") TP_LABEL="$TP_MAX"; fi
+# shellcheck source=scripts/bench-lib.sh
+source "$REPO/scripts/bench-lib.sh"
+bench_pinning
 HZ="$(getconf CLK_TCK)"
 declare -A PID DATA PORT
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of the process, in clock ticks
 cleanup() {
   for m in "${!PID[@]}"; do kill "${PID[$m]}" 2>/dev/null || true; done
   for m in "${!PID[@]}"; do wait "${PID[$m]}" 2>/dev/null || true; rm -rf "${DATA[$m]}"; done
@@ -89,13 +80,7 @@ measure() { # measure <mode>: one run, prints "mode req/s p50 cpu-us/request thr
 
 for i in "${!MODE_LIST[@]}"; do start "${MODE_LIST[$i]}" "$i"; done
 for m in "${MODE_LIST[@]}"; do
-  ok=""
-  for _ in $(seq 1 300); do
-    if curl -sf "http://127.0.0.1:${PORT[$m]}/hello" >/dev/null; then ok=1; break; fi
-    kill -0 "${PID[$m]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$ok" ] || { echo "warpd ($m) did not serve /hello; its log:" >&2; cat "${DATA[$m]}/warpd.log" >&2; exit 1; }
+  wait_serving "http://127.0.0.1:${PORT[$m]}/hello" "${PID[$m]}" "${DATA[$m]}/warpd.log" 300
   "${CLIENT_CPU[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" "http://127.0.0.1:${PORT[$m]}/hello" >/dev/null # JIT warm-up
   # Tiered compilation is still moving hot methods through the instrumented (PGO) tier to tier 1 long after a 10-30 s
   # warm-up when server and load share one core: warm on in 5 s steps until three steps in a row bring no new best
