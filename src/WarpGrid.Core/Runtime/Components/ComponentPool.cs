@@ -511,7 +511,7 @@ internal sealed unsafe class ComponentSandbox : IDisposable
             }
         }
 
-        var request = new IncomingRequest(exchange.Method, exchange.PathWithQuery, exchange.Scheme, exchange.Authority, headers, new DotnetInputStream(exchange.RequestBody, http.MaxRequestBytes, "request body"), () => FutureTrailers.From(exchange.RequestTrailers));
+        var request = new IncomingRequest(exchange.Method, exchange.PathWithQuery, exchange.Scheme, exchange.Authority, headers, new DotnetInputStream(exchange.RequestBody, http.MaxRequestBytes, "request body"), exchange);
         CFunc func;
         var instance = _instance;
         if (!ComponentNative.wasmtime_component_instance_get_func(&instance, context, handleIndex, &func))

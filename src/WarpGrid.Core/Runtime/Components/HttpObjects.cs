@@ -586,10 +586,10 @@ internal sealed class Fields
     }
 }
 
-internal sealed class IncomingRequest(string method, string pathWithQuery, string scheme, string? authority, Fields headers, InputStream body, Func<Fields?>? trailers = null)
+internal sealed class IncomingRequest(string method, string pathWithQuery, string scheme, string? authority, Fields headers, InputStream body, IComponentHttpExchange? exchange = null)
 {
-    /// <summary>Reads the trailers once the body has ended (null: none).</summary>
-    public Func<Fields?>? Trailers { get; } = trailers;
+    /// <summary>The request's trailers, read once its body has ended (null: none). No delegate per request: only a guest that consumes the body asks.</summary>
+    public Fields? ReadTrailers() => exchange is null ? null : FutureTrailers.From(exchange.RequestTrailers);
 
     public string Method { get; } = method;
 

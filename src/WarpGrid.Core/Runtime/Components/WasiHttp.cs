@@ -77,7 +77,7 @@ internal static unsafe class WasiHttp
 
             request.Consumed = true;
             CVal body = default;
-            c.NewResource(&body, HostResource.IncomingBody, new IncomingBody(request.Body, request.Trailers));
+            c.NewResource(&body, HostResource.IncomingBody, new IncomingBody(request.Body, request.ReadTrailers));
             Val.Ok(c.Result, &body);
         },
 
