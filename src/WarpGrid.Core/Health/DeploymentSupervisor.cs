@@ -434,11 +434,16 @@ public sealed partial class DeploymentSupervisor
             desired = state.Recommender.Update(now, value.Value);
         }
 
+        // The record goes in before the pool changes, so whoever sees the new instance count also finds why.
+        if (desired != before)
+        {
+            _runtime.Logs.Append(deployment.Name, deployment.Record.Version, null, GuestLogStream.System, $"autoscaler: {before} -> {desired} instances ({sourceName} = {value.Value:0.###}, target {policy.TargetValue:0.###} per instance)");
+        }
+
         var live = pool.SetWarmTarget(desired);
         if (desired != before)
         {
             Log.Scaled(_logger, deployment.Name, before, desired, sourceName, value.Value, live);
-            _runtime.Logs.Append(deployment.Name, deployment.Record.Version, null, GuestLogStream.System, $"autoscaler: {before} -> {desired} instances ({sourceName} = {value.Value:0.###}, target {policy.TargetValue:0.###} per instance)");
         }
     }
 
