@@ -10,7 +10,7 @@ namespace WarpGrid.Core.Manifest;
 internal sealed class ManifestValidator
 {
     private static readonly string[] RootKeys = ["package", "build", "runtime", "capabilities", "health", "placement"];
-    private static readonly string[] PackageKeys = ["name", "version", "description", "authors", "labels"];
+    private static readonly string[] PackageKeys = ["name", "namespace", "version", "description", "authors", "labels"];
     private static readonly string[] BuildKeys = ["lang", "source", "command", "output"];
     private static readonly string[] RuntimeKeys = ["trigger", "min_instances", "max_instances", "request_timeout", "route", "host", "resources", "scaling"];
     private static readonly string[] ResourcesKeys = ["memory_limit", "cpu_weight"];
@@ -117,6 +117,13 @@ internal sealed class ManifestValidator
             name = name.AsInvalid<string>();
         }
 
+        var ns = section.String("namespace");
+        if (ns.IsValid && !ManifestRules.IsValidName(ns.Value))
+        {
+            section.Report(ns.Position, "namespace", $"invalid namespace \"{ns.Value}\": must be a DNS label (lowercase letters, digits and '-', at most 63 characters), e.g. \"team-a\"");
+            ns = ns.AsInvalid<string>();
+        }
+
         var version = section.String("version");
         if (version.IsValid && !ManifestRules.IsValidSemVer(version.Value))
         {
@@ -136,6 +143,7 @@ internal sealed class ManifestValidator
         return new PackageSection
         {
             Name = name.Value,
+            Namespace = ns.Or(PackageSection.DefaultNamespace),
             Version = version.Or(PackageSection.DefaultVersion),
             Description = description.Or(null!),
             Authors = [.. authors.Or([]).Select(a => a.Value)],

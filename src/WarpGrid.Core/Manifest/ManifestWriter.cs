@@ -23,6 +23,11 @@ public static class ManifestWriter
         var package = manifest.Package;
         w.Append("[package]\n");
         Line(w, "name", Str(package.Name));
+        if (package.Namespace != PackageSection.DefaultNamespace)
+        {
+            Line(w, "namespace", Str(package.Namespace));
+        }
+
         Line(w, "version", Str(package.Version));
         if (package.Description is not null)
         {

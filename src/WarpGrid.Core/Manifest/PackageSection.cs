@@ -17,6 +17,12 @@ public sealed record PackageSection
     /// <summary>The package name, a DNS label: <c>^[a-z0-9]([-a-z0-9]*[a-z0-9])?$</c>, at most 63 characters. Required.</summary>
     public required string Name { get; init; }
 
+    /// <summary>The namespace that owns the deployment (a DNS label); <c>default</c> when unnamed.</summary>
+    public string Namespace { get; init; } = DefaultNamespace;
+
+    /// <summary>Default of <see cref="Namespace"/>.</summary>
+    public const string DefaultNamespace = "default";
+
     /// <summary>A semantic version <c>MAJOR.MINOR.PATCH[-pre][+build]</c>; default <c>0.1.0</c>.</summary>
     public string Version { get; init; } = DefaultVersion;
 
@@ -44,6 +50,7 @@ public sealed record PackageSection
     public bool Equals(PackageSection? other) =>
         other is not null
         && string.Equals(Name, other.Name, StringComparison.Ordinal)
+        && string.Equals(Namespace, other.Namespace, StringComparison.Ordinal)
         && string.Equals(Version, other.Version, StringComparison.Ordinal)
         && string.Equals(Description, other.Description, StringComparison.Ordinal)
         && _authors.SequenceEqual(other._authors, StringComparer.Ordinal)
