@@ -95,6 +95,7 @@ internal sealed partial class WarpdProcess : IAsyncDisposable
             {
                 if (await warpd.WaitHealthyAsync().ConfigureAwait(false))
                 {
+                    await warpd.UseAdminCredentialAsync().ConfigureAwait(false);
                     return warpd;
                 }
 
@@ -210,6 +211,27 @@ internal sealed partial class WarpdProcess : IAsyncDisposable
         }
 
         throw new TimeoutException($"warpd did not answer GET /v1/health with 200 within {StartTimeout.TotalSeconds:0} s" + Environment.NewLine + Tail());
+    }
+
+    /// <summary>The file in the data directory holding the node's bootstrap admin token (mode 0600).</summary>
+    public string AdminTokenFile => Path.Combine(DataDirectory, "admin-token");
+
+    /// <summary>The bootstrap admin token, once the node wrote it.</summary>
+    public string? AdminToken { get; private set; }
+
+    /// <summary>
+    /// Reads the bootstrap admin credential the node created in its data directory and sends it with every call of
+    /// <see cref="Api"/> (the tests act as the node's administrator unless they pass another credential).
+    /// </summary>
+    private async Task UseAdminCredentialAsync()
+    {
+        if (!File.Exists(AdminTokenFile))
+        {
+            return;
+        }
+
+        AdminToken = (await File.ReadAllTextAsync(AdminTokenFile).ConfigureAwait(false)).Trim();
+        Api.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
     }
 
     /// <summary>The last <paramref name="tail"/> records of a deployment's logs API (NDJSON), parsed.</summary>
