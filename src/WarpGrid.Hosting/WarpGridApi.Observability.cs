@@ -3,9 +3,12 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Observability;
 using WarpGrid.Core.Runtime;
+
+using WarpGrid.Hosting.Security;
 
 namespace Microsoft.AspNetCore.Builder;
 
@@ -27,12 +30,22 @@ public static partial class WarpGridApplicationExtensions
     public static IEndpointConventionBuilder MapWarpGridMetrics(this IEndpointRouteBuilder endpoints, string path = "/metrics")
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        return endpoints.MapPrometheusScrapingEndpoint(path);
+        var scrape = endpoints.MapPrometheusScrapingEndpoint(path);
+        if (endpoints.ServiceProvider.GetService<Microsoft.Extensions.Options.IOptions<WarpGridSecurityOptions>>()?.Value.AnonymousMetrics == true)
+        {
+            scrape.AllowAnonymous();
+        }
+        else
+        {
+            scrape.RequirePermission("get", "metrics", PermissionScope.Cluster);
+        }
+
+        return scrape;
     }
 
     private static void MapObservability(RouteGroupBuilder api)
     {
-        api.MapGet("/deployments/{name}/logs", LogsAsync);
+        api.MapGet("/deployments/{name}/logs", LogsAsync).RequirePermission("logs", "deployments", PermissionScope.Deployment);
     }
 
     /// <summary>

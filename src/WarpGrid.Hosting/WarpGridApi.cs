@@ -12,7 +12,9 @@ using WarpGrid.Core.Manifest;
 using WarpGrid.Core.Runtime;
 using WarpGrid.Core.Runtime.Components;
 using WarpGrid.Core.Runtime.Pooling;
+using WarpGrid.Core.Security;
 using WarpGrid.Hosting;
+using WarpGrid.Hosting.Security;
 using WarpGrid.Proxy;
 
 namespace Microsoft.AspNetCore.Builder;
@@ -37,7 +39,17 @@ public static partial class WarpGridApplicationExtensions
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         var api = endpoints.MapGroup(prefix);
-        api.MapGet("/health", (DeploymentRegistry registry) => Results.Json(new { status = "ok", deployments = registry.Active.Count }, Json));
+        api.RequirePolicyOnEveryEndpoint();
+        api.MapGet("/health", (HttpContext http, DeploymentRegistry registry, IOptions<WarpGridSecurityOptions> security, IOptions<WarpGridNodeOptions> node) =>
+            Results.Json(
+                new
+                {
+                    status = "ok",
+                    deployments = registry.Active.Count,
+                    // A caller on this machine learns where the bootstrap admin credential is (readable by its owner only).
+                    credentialFile = LoopbackCaller.Is(http) ? Path.GetFullPath(security.Value.TokenFileFor(node.Value)) : null,
+                },
+                Json)).AllowAnonymous();
         api.MapGet("/node", (DeploymentRegistry registry, WasmNodeRuntime runtime) => Results.Json(
             new
             {
@@ -47,17 +59,31 @@ public static partial class WarpGridApplicationExtensions
                 compiledCache = runtime.Modules.Stats,
                 engine = runtime.Engine.Fingerprint,
             },
-            Json));
-        api.MapGet("/deployments", (DeploymentRegistry registry, DeploymentSupervisor supervisor) =>
-            Results.Json(registry.Active.Values.OrderBy(d => d.Name, StringComparer.Ordinal).Select(d => DeploymentView.From(d, supervisor)).ToList(), Json));
+            Json)).RequirePermission("get", "nodes", PermissionScope.Cluster);
+        api.MapGet("/deployments", async (HttpContext http, DeploymentRegistry registry, DeploymentSupervisor supervisor, AccessControl access) =>
+        {
+            var visible = await access.AllowedNamespacesAsync(http.WarpIdentity()!, new Permission("list", "deployments"), http.RequestAborted).ConfigureAwait(false);
+            string? only = http.Request.Query.TryGetValue("namespace", out var q) && q.Count > 0 ? q.ToString() : null;
+            return Results.Json(
+                registry.Active.Values
+                    .Where(d => (visible is null || visible.Contains(d.Record.Namespace)) && (only is null || d.Record.Namespace == only))
+                    .OrderBy(d => d.Name, StringComparer.Ordinal)
+                    .Select(d => DeploymentView.From(d, supervisor)).ToList(),
+                Json);
+        }).RequirePermission("list", "deployments", PermissionScope.AnyNamespace);
         api.MapGet("/deployments/{name}", (string name, DeploymentRegistry registry, DeploymentSupervisor supervisor) =>
-            registry.Get(name) is { } active ? Results.Json(DeploymentView.From(active, supervisor), Json) : NotFound(name));
+            registry.Get(name) is { } active ? Results.Json(DeploymentView.From(active, supervisor), Json) : NotFound(name))
+            .RequirePermission("get", "deployments", PermissionScope.Deployment);
         api.MapGet("/deployments/{name}/instances", (string name, DeploymentRegistry registry) =>
-            registry.Get(name) is { } active ? Results.Json(active.Pool?.Instances() ?? [], Json) : NotFound(name));
+            registry.Get(name) is { } active ? Results.Json(active.Pool?.Instances() ?? [], Json) : NotFound(name))
+            .RequirePermission("get", "deployments", PermissionScope.Deployment);
         MapObservability(api);
-        api.MapPost("/deployments/{name}/runs", (string name, HttpContext context, DeploymentRegistry registry, WasmNodeRuntime runtime) => RunAsync(name, context, registry, runtime));
-        api.MapPost("/deployments", (Func<HttpContext, Task<IResult>>)(context => ApplyAsync(context, null, createOnly: true))).AddEndpointFilter(WarpGridNodesApiExtensions.RefuseOnAgent);
-        api.MapPut("/deployments/{name}", (string name, HttpContext context) => ApplyAsync(context, name, createOnly: false)).AddEndpointFilter(WarpGridNodesApiExtensions.RefuseOnAgent);
+        api.MapPost("/deployments/{name}/runs", (string name, HttpContext context, DeploymentRegistry registry, WasmNodeRuntime runtime) => RunAsync(name, context, registry, runtime))
+            .RequirePermission("run", "deployments", PermissionScope.Deployment);
+        api.MapPost("/deployments", (Func<HttpContext, Task<IResult>>)(context => ApplyAsync(context, null, createOnly: true))).AddEndpointFilter(WarpGridNodesApiExtensions.RefuseOnAgent)
+            .RequirePermission("create", "deployments", PermissionScope.Namespace);
+        api.MapPut("/deployments/{name}", (string name, HttpContext context) => ApplyAsync(context, name, createOnly: false)).AddEndpointFilter(WarpGridNodesApiExtensions.RefuseOnAgent)
+            .RequirePermission("update", "deployments", PermissionScope.Deployment);
         api.MapDelete("/deployments/{name}", async (string name, DeploymentManager manager, DeploymentRegistry registry, IOptions<WarpGridNodeOptions> options, CancellationToken cancellationToken) =>
         {
             try
@@ -70,8 +96,9 @@ public static partial class WarpGridApplicationExtensions
             {
                 return NotFound(name);
             }
-        }).AddEndpointFilter(WarpGridNodesApiExtensions.RefuseOnAgent);
+        }).AddEndpointFilter(WarpGridNodesApiExtensions.RefuseOnAgent).RequirePermission("delete", "deployments", PermissionScope.Deployment);
         api.MapWarpGridNodesApi();
+        api.MapWarpGridAuthApi();
         return api;
     }
 
@@ -193,18 +220,31 @@ public static partial class WarpGridApplicationExtensions
             return error;
         }
 
+        WarpManifest manifest;
+        try
+        {
+            manifest = DeploymentManager.ParseManifest(body!.Manifest);
+        }
+        catch (DeploymentValidationException ex)
+        {
+            return Problem(400, "invalid_deployment", "Invalid deployment", ex.Errors.Count == 1 ? ex.Errors[0].ToString() : "the manifest has errors", errors: ex.Errors);
+        }
+
+        // The endpoint's policy checked the namespace of the request (or of the existing deployment); the manifest's must allow it too.
+        var target = manifest.Package.Namespace;
+        var verb = createOnly || await manager.GetAsync(manifest.Package.Name, cancellationToken).ConfigureAwait(false) is null ? "create" : "update";
+        var access = services.GetRequiredService<AccessControl>();
+        if (context.WarpIdentity() is { } identity && !await access.IsAllowedAsync(identity, new Permission(verb, "deployments"), target, cancellationToken).ConfigureAwait(false))
+        {
+            var reason = $"missing permission '{verb} deployments' in namespace '{target}' ([package] namespace of the manifest)";
+            context.Items[WarpGridPermissionExtensions.ReasonItem] = reason;
+            var forbidden = WarpGridProblem.Create(403, "forbidden", "Forbidden", $"{identity.Subject} is not allowed to do this: {reason}");
+            forbidden["permission"] = $"{verb} deployments";
+            return Results.Json(forbidden, Json, WarpGridProblem.ContentType, 403);
+        }
+
         if (createOnly)
         {
-            WarpManifest manifest;
-            try
-            {
-                manifest = DeploymentManager.ParseManifest(body!.Manifest);
-            }
-            catch (DeploymentValidationException ex)
-            {
-                return Problem(400, "invalid_deployment", "Invalid deployment", "the manifest has errors", errors: ex.Errors);
-            }
-
             if (await manager.GetAsync(manifest.Package.Name, cancellationToken).ConfigureAwait(false) is not null)
             {
                 return Problem(409, "exists", "Deployment exists", $"a deployment named '{manifest.Package.Name}' already exists; update it with PUT /v1/deployments/{manifest.Package.Name}");
@@ -227,6 +267,10 @@ public static partial class WarpGridApplicationExtensions
         catch (DeploymentSourceUnavailableException ex)
         {
             return Problem(502, "registry_unavailable", "Registry unavailable", ex.Message);
+        }
+        catch (DeploymentAdmissionException ex)
+        {
+            return Problem(403, ex.Code, "Refused by admission", ex.Message);
         }
 
         ActiveDeployment? active;

@@ -6,6 +6,8 @@ using Microsoft.Extensions.DependencyInjection;
 using WarpGrid.Core.Storage;
 using WarpGrid.Raft;
 
+using WarpGrid.Hosting.Security;
+
 namespace Microsoft.AspNetCore.Builder;
 
 /// <summary>Maps the cluster endpoints: control-plane status, membership and the <c>/kv</c> store endpoint.</summary>
@@ -24,14 +26,15 @@ public static class WarpGridClusterApiExtensions
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         RouteGroupBuilder api = endpoints.MapGroup(prefix);
+        api.RequirePolicyOnEveryEndpoint();
         api.MapGet("/cluster", (IServiceProvider services, IClusterStore store) =>
             services.GetService<RaftClusterStore>() is { } raft
                 ? Results.Json(StatusView(raft.GetStatus()), WarpGridApplicationExtensions.Json)
-                : Results.Json(new { mode = "single", store = "embedded", revision = store.Revision }, WarpGridApplicationExtensions.Json));
+                : Results.Json(new { mode = "single", store = "embedded", revision = store.Revision }, WarpGridApplicationExtensions.Json)).RequirePermission("get", "cluster", PermissionScope.Cluster);
         api.MapGet("/cluster/members", (IServiceProvider services) =>
             services.GetService<RaftClusterStore>() is { } raft
                 ? Results.Json(raft.GetStatus().Members, WarpGridApplicationExtensions.Json)
-                : NoCluster());
+                : NoCluster()).RequirePermission("list", "members", PermissionScope.Cluster);
         api.MapPost("/cluster/members", async (HttpContext context, IServiceProvider services) =>
         {
             if (services.GetService<RaftClusterStore>() is not { } raft)
@@ -55,7 +58,7 @@ public static class WarpGridClusterApiExtensions
             }
 
             return await MembershipAsync(() => raft.AddMemberAsync(address, context.RequestAborted), raft, address, added: true).ConfigureAwait(false);
-        });
+        }).RequirePermission("create", "members", PermissionScope.Cluster);
         api.MapDelete("/cluster/members/{address}", async (string address, HttpContext context, IServiceProvider services) =>
         {
             if (services.GetService<RaftClusterStore>() is not { } raft)
@@ -69,7 +72,7 @@ public static class WarpGridClusterApiExtensions
             }
 
             return await MembershipAsync(() => raft.RemoveMemberAsync(address, context.RequestAborted), raft, address, added: false).ConfigureAwait(false);
-        });
+        }).RequirePermission("delete", "members", PermissionScope.Cluster);
 
         api.MapGet("/kv/{**key}", (string key, IClusterStore store, CancellationToken cancellationToken) => StoreCallAsync(key, async storeKey =>
         {
@@ -80,7 +83,7 @@ public static class WarpGridClusterApiExtensions
             }
 
             return new KvValueResult(entry);
-        }));
+        })).RequirePermission("get", "kv", PermissionScope.Cluster);
         api.MapPut("/kv/{**key}", async (string key, HttpContext context, IClusterStore store) =>
         {
             if (!TryExpected(context, out long? expected, out IResult? invalid))
@@ -95,7 +98,7 @@ public static class WarpGridClusterApiExtensions
                 long revision = await store.PutAsync(storeKey, body.ToArray(), expected, context.RequestAborted).ConfigureAwait(false);
                 return Results.Json(new { key, revision }, WarpGridApplicationExtensions.Json);
             }).ConfigureAwait(false);
-        });
+        }).RequirePermission("update", "kv", PermissionScope.Cluster);
         api.MapDelete("/kv/{**key}", (string key, HttpContext context, IClusterStore store) =>
         {
             if (!TryExpected(context, out long? expected, out IResult? invalid))
@@ -107,7 +110,7 @@ public static class WarpGridClusterApiExtensions
                 await store.DeleteAsync(storeKey, expected, context.RequestAborted).ConfigureAwait(false)
                     ? Results.NoContent()
                     : WarpGridApplicationExtensions.Problem(404, "not_found", "Key not found", $"no key '{key}'"));
-        });
+        }).RequirePermission("delete", "kv", PermissionScope.Cluster);
         return api;
     }
 

@@ -10,6 +10,7 @@ using WarpGrid.Core.Runtime;
 using WarpGrid.Core.Scheduling;
 using WarpGrid.Core.Storage;
 using WarpGrid.Hosting;
+using WarpGrid.Hosting.Security;
 
 namespace Microsoft.AspNetCore.Builder;
 
@@ -34,7 +35,7 @@ public static class WarpGridNodesApiExtensions
             var nodes = await plane.ListNodesAsync(cancellationToken).ConfigureAwait(false);
             var allocations = await Allocations(http, cancellationToken).ConfigureAwait(false);
             return Results.Json(nodes.Select(n => NodeView.From(n, plane, allocations)).ToList(), Json);
-        });
+        }).RequirePermission("list", "nodes", PermissionScope.Cluster);
         api.MapGet("/nodes/{name}", async (string name, HttpContext http, CancellationToken cancellationToken) =>
         {
             if (Plane(http) is not { } plane)
@@ -44,7 +45,7 @@ public static class WarpGridNodesApiExtensions
 
             var node = await plane.GetNodeAsync(name, cancellationToken).ConfigureAwait(false);
             return node is null ? NodeNotFound(name) : Results.Json(NodeView.From(node, plane, await Allocations(http, cancellationToken).ConfigureAwait(false)), Json);
-        });
+        }).RequirePermission("get", "nodes", PermissionScope.Cluster);
         api.MapDelete("/nodes/{name}", async (string name, HttpContext http, CancellationToken cancellationToken) =>
         {
             if (Plane(http) is not { } plane)
@@ -53,17 +54,17 @@ public static class WarpGridNodesApiExtensions
             }
 
             return await plane.RemoveNodeAsync(name, cancellationToken).ConfigureAwait(false) ? Results.NoContent() : NodeNotFound(name);
-        });
-        api.MapPost("/nodes/{name}/labels", (string name, HttpContext http) => UpdateAsync(http, name, LabelsChange));
-        api.MapPost("/nodes/{name}/taints", (string name, HttpContext http) => UpdateAsync(http, name, TaintsChange));
-        api.MapPost("/nodes/{name}/cordon", (string name, HttpContext http) => UpdateAsync(http, name, (_, _) => (r => r with { Cordoned = true }, null)));
-        api.MapPost("/nodes/{name}/uncordon", (string name, HttpContext http) => UpdateAsync(http, name, (_, _) => (r => r with { Cordoned = false, Draining = false }, null)));
-        api.MapPost("/nodes/{name}/drain", (string name, HttpContext http) => UpdateAsync(http, name, (_, _) => (r => r with { Cordoned = true, Draining = true }, null)));
+        }).RequirePermission("delete", "nodes", PermissionScope.Cluster);
+        api.MapPost("/nodes/{name}/labels", (string name, HttpContext http) => UpdateAsync(http, name, LabelsChange)).RequirePermission("update", "nodes", PermissionScope.Cluster);
+        api.MapPost("/nodes/{name}/taints", (string name, HttpContext http) => UpdateAsync(http, name, TaintsChange)).RequirePermission("update", "nodes", PermissionScope.Cluster);
+        api.MapPost("/nodes/{name}/cordon", (string name, HttpContext http) => UpdateAsync(http, name, (_, _) => (r => r with { Cordoned = true }, null))).RequirePermission("cordon", "nodes", PermissionScope.Cluster);
+        api.MapPost("/nodes/{name}/uncordon", (string name, HttpContext http) => UpdateAsync(http, name, (_, _) => (r => r with { Cordoned = false, Draining = false }, null))).RequirePermission("cordon", "nodes", PermissionScope.Cluster);
+        api.MapPost("/nodes/{name}/drain", (string name, HttpContext http) => UpdateAsync(http, name, (_, _) => (r => r with { Cordoned = true, Draining = true }, null))).RequirePermission("drain", "nodes", PermissionScope.Cluster);
 
         api.MapGet("/tokens", async (HttpContext http, CancellationToken cancellationToken) =>
             Plane(http) is { } plane
-                ? Results.Json((await plane.Tokens.ListAsync(cancellationToken).ConfigureAwait(false)).Select(t => new { id = t.Id, createdAt = t.CreatedAt, expiresAt = t.ExpiresAt, description = t.Description }).ToList(), Json)
-                : NotControlPlane(http));
+                ? Results.Json((await plane.Tokens.ListAsync(cancellationToken).ConfigureAwait(false)).Select(t => new { id = t.Id, createdAt = t.CreatedAt, expiresAt = t.ExpiresAt, usesRemaining = t.UsesRemaining, description = t.Description }).ToList(), Json)
+                : NotControlPlane(http)).RequirePermission("list", "jointokens", PermissionScope.Cluster);
         api.MapPost("/tokens", async (HttpContext http, CancellationToken cancellationToken) =>
         {
             if (Plane(http) is not { } plane)
@@ -79,6 +80,7 @@ public static class WarpGridNodesApiExtensions
 
             var lifetime = http.RequestServices.GetRequiredService<IOptions<WarpGridClusterOptions>>().Value.TokenLifetime;
             string? description = null;
+            int? uses = null;
             if (body.Root is { } root)
             {
                 if (root.TryGetProperty("ttl", out var ttl))
@@ -95,11 +97,29 @@ public static class WarpGridNodesApiExtensions
                 {
                     description = d.GetString();
                 }
+
+                if (root.TryGetProperty("uses", out var u))
+                {
+                    if (u.ValueKind != JsonValueKind.Number || !u.TryGetInt32(out var n) || n <= 0)
+                    {
+                        return Bad("uses", "'uses' must be a positive whole number: how many joins the token allows");
+                    }
+
+                    uses = n;
+                }
             }
 
-            var (token, record) = await plane.Tokens.CreateAsync(plane.Authority.PinnedHash, lifetime, description, cancellationToken).ConfigureAwait(false);
-            return Results.Json(new { token = token.ToString(), id = record.Id, expiresAt = record.ExpiresAt, caHash = plane.Authority.PinnedHash }, Json, statusCode: 201);
-        });
+            var (token, record) = await plane.Tokens.CreateAsync(plane.Authority.PinnedHash, lifetime, description, cancellationToken, uses).ConfigureAwait(false);
+            return Results.Json(new { token = token.ToString(), id = record.Id, expiresAt = record.ExpiresAt, usesRemaining = record.UsesRemaining, caHash = plane.Authority.PinnedHash }, Json, statusCode: 201);
+        }).RequirePermission("create", "jointokens", PermissionScope.Cluster);
+
+        api.MapDelete("/tokens/{id}", async (string id, HttpContext http, CancellationToken cancellationToken) =>
+            Plane(http) is not { } plane
+                ? NotControlPlane(http)
+                : await plane.Tokens.DeleteAsync(id, cancellationToken).ConfigureAwait(false)
+                    ? Results.NoContent()
+                    : Problem(404, "not_found", "Token not found", $"no join token with id '{id}' (list them with: warp tokens list)"))
+            .RequirePermission("delete", "jointokens", PermissionScope.Cluster);
 
         api.MapGet("/deployments/{name}/placement", async (string name, bool? explain, HttpContext http, CancellationToken cancellationToken) =>
         {
@@ -148,7 +168,7 @@ public static class WarpGridNodesApiExtensions
                 constraints = placement.Constraints,
                 explain = explanation,
             }, Json);
-        });
+        }).RequirePermission("get", "deployments", PermissionScope.Deployment);
         return api;
     }
 

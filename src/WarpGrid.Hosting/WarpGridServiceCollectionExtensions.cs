@@ -15,7 +15,9 @@ using WarpGrid.Core.Scaling;
 using WarpGrid.Core.Oci;
 using WarpGrid.Core.Runtime;
 using WarpGrid.Core.Storage;
+using WarpGrid.Core.Security;
 using WarpGrid.Hosting;
+using WarpGrid.Hosting.Security;
 using WarpGrid.Proxy;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -78,7 +80,12 @@ public static class WarpGridServiceCollectionExtensions
             sp.GetRequiredService<WasmNodeRuntime>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<DeploymentManager>>(),
-            sp.GetRequiredService<OciRegistryClient>()));
+            sp.GetRequiredService<OciRegistryClient>())
+        {
+            Admissions = [.. sp.GetServices<IDeploymentAdmission>()],
+        });
+        WarpGridSecurityRegistration.AddWarpGridSecurity(services);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IDeploymentAdmission, NamespaceQuotaAdmission>());
         services.TryAddSingleton(sp => new DeploymentController(
             sp.GetRequiredService<IClusterStore>(),
             sp.GetRequiredService<IBlobStore>(),

@@ -249,6 +249,40 @@ public sealed class ClusterCertificateAuthority : IDisposable
         return Sign(request, san, lifetime);
     }
 
+    /// <summary>
+    /// Signs a user's client certificate from a PKCS#10 CSR: subject <c>CN=<paramref name="user"/>, O=WarpGrid users</c>
+    /// plus one <c>OU</c> per group, whatever the CSR asks; the CSR's signature must verify and its key be strong.
+    /// </summary>
+    /// <exception cref="CertificateRejectedException">The CSR is malformed, its signature is wrong or its key is too weak.</exception>
+    public X509Certificate2 SignUser(ReadOnlySpan<byte> csrDer, string user, IReadOnlyList<string> groups, TimeSpan lifetime)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(user);
+        ArgumentNullException.ThrowIfNull(groups);
+        CertificateRequest csr;
+        try
+        {
+            csr = CertificateRequest.LoadSigningRequest(csrDer, HashAlgorithmName.SHA256, out _, CertificateRequestLoadOptions.Default, RSASignaturePadding.Pkcs1);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new CertificateRejectedException("the certificate signing request is malformed or its signature does not verify: " + ex.Message);
+        }
+
+        CheckKey(csr.PublicKey);
+        var name = new X500DistinguishedNameBuilder();
+        name.AddCommonName(user);
+        name.AddOrganizationName("WarpGrid users");
+        foreach (var group in groups)
+        {
+            name.AddOrganizationalUnitName(group);
+        }
+
+        var request = new CertificateRequest(name.Build(), csr.PublicKey, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName("warpgrid-user");
+        return Sign(request, san, lifetime);
+    }
+
     /// <summary>Issues the control plane's own TLS certificate (key included), valid for the given DNS names and IP addresses.</summary>
     public X509Certificate2 IssueServer(string name, IEnumerable<string> dnsNames, IEnumerable<System.Net.IPAddress> addresses, TimeSpan lifetime)
     {

@@ -155,13 +155,49 @@ public sealed partial class ClusterControlPlane
     /// <summary>The placement of every deployment, as of the last reconcile.</summary>
     public IReadOnlyDictionary<string, DeploymentPlacement> Placements => _placements;
 
-    /// <summary>Checks a join token and signs the node's CSR. The node record appears with the first heartbeat.</summary>
+    /// <summary>The access control whose deny list revokes a deleted node's certificates (null: none kept).</summary>
+    public Security.AccessControl? Access { get; init; }
+
+    /// <summary>Store prefix of the serials issued to each node: <c>auth/nodecerts/&lt;node&gt;/&lt;serial&gt;</c>.</summary>
+    public const string IssuedPrefix = "auth/nodecerts/";
+
+    /// <summary>
+    /// Checks a join token and signs the node's CSR. The node record appears with the first heartbeat. A name that
+    /// belongs to a registered node is refused unless <paramref name="presented"/> is that node's current certificate.
+    /// </summary>
     /// <exception cref="CertificateRejectedException">The token or CSR is refused (message says why).</exception>
-    public async Task<X509Certificate2> JoinAsync(string? token, ReadOnlyMemory<byte> csr, string nodeName, CancellationToken cancellationToken = default)
+    public async Task<X509Certificate2> JoinAsync(string? token, ReadOnlyMemory<byte> csr, string nodeName, CancellationToken cancellationToken = default, X509Certificate2? presented = null)
     {
         if (!NodeNames.IsValid(nodeName))
         {
             throw new CertificateRejectedException($"node name '{nodeName}' must be 1-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit");
+        }
+
+        if (await _store.GetAsync(NodeRecord.KeyFor(nodeName), cancellationToken).ConfigureAwait(false) is not null)
+        {
+            string? why = null;
+            try
+            {
+                if (presented is null || Authority.ValidateNode(presented) != nodeName)
+                {
+                    why = "no certificate of that node was presented";
+                }
+                else if (Access is { } access && await access.IsRevokedAsync(presented.SerialNumber, cancellationToken).ConfigureAwait(false))
+                {
+                    why = "the presented certificate was revoked";
+                }
+            }
+            catch (CertificateRejectedException ex)
+            {
+                why = ex.Message;
+            }
+
+            if (why is not null)
+            {
+                var impostor = $"node name '{nodeName}' belongs to a registered node and {why}; join under another name, or delete the node first (warp nodes delete {nodeName})";
+                Log.JoinRefused(_logger, nodeName, impostor);
+                throw new CertificateRejectedException(impostor);
+            }
         }
 
         var refusal = await Tokens.ValidateAsync(token, Authority.PinnedHash, cancellationToken).ConfigureAwait(false);
@@ -172,16 +208,25 @@ public sealed partial class ClusterControlPlane
         }
 
         var cert = Authority.SignNode(csr.Span, nodeName, Settings.CertificateLifetime);
+        await RecordIssuedAsync(nodeName, cert, cancellationToken).ConfigureAwait(false);
         Log.Joined(_logger, nodeName, cert.NotAfter.ToUniversalTime());
         return cert;
     }
 
     /// <summary>Signs a new certificate for a node that called with a valid one.</summary>
-    public X509Certificate2 Renew(string nodeName, ReadOnlyMemory<byte> csr)
+    public async Task<X509Certificate2> RenewAsync(string nodeName, ReadOnlyMemory<byte> csr, CancellationToken cancellationToken = default)
     {
         var cert = Authority.SignNode(csr.Span, nodeName, Settings.CertificateLifetime);
+        await RecordIssuedAsync(nodeName, cert, cancellationToken).ConfigureAwait(false);
         Log.Renewed(_logger, nodeName, cert.NotAfter.ToUniversalTime());
         return cert;
+    }
+
+    /// <summary>Remembers a serial issued to a node, so that deleting the node revokes it.</summary>
+    private async Task RecordIssuedAsync(string nodeName, X509Certificate2 cert, CancellationToken cancellationToken)
+    {
+        var notAfter = new DateTimeOffset(cert.NotAfter.ToUniversalTime());
+        await _store.PutAsync($"{IssuedPrefix}{nodeName}/{cert.SerialNumber}", System.Text.Encoding.UTF8.GetBytes(notAfter.ToString("O", System.Globalization.CultureInfo.InvariantCulture)), cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Records a heartbeat: updates the status state machine and the node record when something changed.</summary>
@@ -329,6 +374,18 @@ public sealed partial class ClusterControlPlane
     /// <summary>Removes a node and its allocations (its instances are rescheduled).</summary>
     public async Task<bool> RemoveNodeAsync(string name, CancellationToken cancellationToken = default)
     {
+        // Every certificate issued to the node goes on the deny list first: a deleted node cannot come back without a token.
+        foreach (var issued in await _store.ListAsync($"{IssuedPrefix}{name}/", cancellationToken).ConfigureAwait(false))
+        {
+            var serial = issued.Key[(issued.Key.LastIndexOf('/') + 1)..];
+            if (Access is { } access && DateTimeOffset.TryParse(System.Text.Encoding.UTF8.GetString(issued.Value.Span), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind, out var notAfter))
+            {
+                await access.RevokeCertificateAsync(serial, "node:" + name, notAfter, cancellationToken).ConfigureAwait(false);
+            }
+
+            await _store.DeleteAsync(issued.Key, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
         bool removed = await _store.DeleteAsync(NodeRecord.KeyFor(name), cancellationToken: cancellationToken).ConfigureAwait(false);
         Health.Forget(name);
         Signal();

@@ -93,6 +93,9 @@ public sealed record JoinTokenRecord
     /// <summary>A free-text note.</summary>
     public string? Description { get; init; }
 
+    /// <summary>Joins it still allows; null = any number until it expires.</summary>
+    public int? UsesRemaining { get; init; }
+
     internal byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this, ClusterJson.Default.JoinTokenRecord);
 
     internal static JoinTokenRecord FromBytes(ReadOnlySpan<byte> bytes) =>
@@ -114,16 +117,21 @@ public sealed class JoinTokenStore
     }
 
     /// <summary>Creates a token valid for <paramref name="lifetime"/> and stores its hash.</summary>
-    public async Task<(JoinToken Token, JoinTokenRecord Record)> CreateAsync(string caHash, TimeSpan lifetime, string? description = null, CancellationToken cancellationToken = default)
+    public async Task<(JoinToken Token, JoinTokenRecord Record)> CreateAsync(string caHash, TimeSpan lifetime, string? description = null, CancellationToken cancellationToken = default, int? uses = null)
     {
         if (lifetime <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(lifetime), lifetime, "a token lifetime must be positive");
         }
 
+        if (uses is <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(uses), uses, "a token's usage limit must be positive");
+        }
+
         var token = JoinToken.Create(caHash);
         var now = _time.GetUtcNow();
-        var record = new JoinTokenRecord { Id = token.Id, SecretHash = token.SecretHash, CreatedAt = now, ExpiresAt = now + lifetime, Description = description };
+        var record = new JoinTokenRecord { Id = token.Id, SecretHash = token.SecretHash, CreatedAt = now, ExpiresAt = now + lifetime, Description = description, UsesRemaining = uses };
         await _store.PutAsync(JoinTokenRecord.KeyPrefix + token.Id, record.ToBytes(), expectedModRevision: 0, cancellationToken).ConfigureAwait(false);
         return (token, record);
     }
@@ -175,6 +183,25 @@ public sealed class JoinTokenStore
         if (record.ExpiresAt <= _time.GetUtcNow())
         {
             return $"join token {token.Id} expired at {record.ExpiresAt:O}; create another with: warp tokens create";
+        }
+
+        if (record.UsesRemaining is { } remaining)
+        {
+            if (remaining <= 0)
+            {
+                return $"join token {token.Id} has been used as often as it allows; create another with: warp tokens create";
+            }
+
+            // Spend one use with compare-and-set, so two joins racing for the last use cannot both win.
+            var spent = record with { UsesRemaining = remaining - 1 };
+            try
+            {
+                await _store.PutAsync(JoinTokenRecord.KeyPrefix + token.Id, spent.ToBytes(), entry.ModRevision, cancellationToken).ConfigureAwait(false);
+            }
+            catch (StoreConflictException)
+            {
+                return await ValidateAsync(text, caHash, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         return null;

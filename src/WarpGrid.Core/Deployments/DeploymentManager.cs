@@ -28,6 +28,17 @@ public sealed partial class DeploymentManager
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly OciRegistryClient? _registry;
+    private IReadOnlyList<IDeploymentAdmission> _admissions = [];
+
+    /// <summary>
+    /// Checks every create and update must pass before it is stored (quotas, signature policies), in order; each
+    /// refuses by throwing <see cref="DeploymentAdmissionException"/>.
+    /// </summary>
+    public IReadOnlyList<IDeploymentAdmission> Admissions
+    {
+        get => _admissions;
+        init => _admissions = value ?? throw new ArgumentNullException(nameof(value));
+    }
 
     public DeploymentManager(IClusterStore store, IBlobStore blobs, WasmNodeRuntime runtime, TimeProvider? timeProvider = null, ILogger<DeploymentManager>? logger = null, OciRegistryClient? registry = null)
     {
@@ -235,6 +246,8 @@ public sealed partial class DeploymentManager
         {
             var route = NormalizeRoute(manifest.Runtime.Route);
             var host = manifest.Runtime.Host?.ToLowerInvariant();
+            var ns = manifest.Package.Namespace;
+            var others = new List<DeploymentRecord>();
             foreach (var entry in await _store.ListAsync(DeploymentRecord.KeyPrefix, cancellationToken).ConfigureAwait(false))
             {
                 var other = DeploymentRecord.FromBytes(entry.Value.Span, entry.ModRevision);
@@ -243,15 +256,28 @@ public sealed partial class DeploymentManager
                     continue;
                 }
 
+                others.Add(other);
                 var otherManifest = ParseManifest(other.Manifest);
                 if (NormalizeRoute(otherManifest.Runtime.Route) == route && otherManifest.Runtime.Host?.ToLowerInvariant() == host)
                 {
-                    throw new DeploymentConflictException($"route {(host is null ? string.Empty : host)}{route} is already served by deployment '{other.Name}'; choose another runtime.route or runtime.host");
+                    // Another namespace's deployment is not named: a tenant learns only that the route is taken.
+                    throw new DeploymentConflictException(other.Namespace == ns
+                        ? $"route {(host is null ? string.Empty : host)}{route} is already served by deployment '{other.Name}'; choose another runtime.route or runtime.host"
+                        : $"route {(host is null ? string.Empty : host)}{route} is claimed by a deployment of another namespace; choose another runtime.route or runtime.host");
                 }
             }
 
             var existingEntry = await _store.GetAsync(DeploymentRecord.KeyFor(name), cancellationToken).ConfigureAwait(false);
             var existing = existingEntry is null ? null : DeploymentRecord.FromBytes(existingEntry.Value.Span, existingEntry.ModRevision);
+            if (existing is not null && existing.Namespace != ns)
+            {
+                throw new DeploymentConflictException($"deployment '{name}' belongs to namespace '{existing.Namespace}'; a deployment cannot move to namespace '{ns}' (delete it and create it there, or choose another name)");
+            }
+
+            foreach (var admission in _admissions)
+            {
+                await admission.AdmitAsync(new DeploymentAdmission(manifest, bytes.Length, reference, manifestDigest, existing, others), cancellationToken).ConfigureAwait(false);
+            }
             if (existing is not null && existing.Digest == digest && existing.Manifest == manifestText && existing.Reference == reference)
             {
                 return new ApplyResult(existing, Created: false, Changed: false);
@@ -266,6 +292,8 @@ public sealed partial class DeploymentManager
             var record = new DeploymentRecord
             {
                 Name = name,
+                Namespace = ns,
+                ModuleBytes = bytes.Length,
                 Version = manifest.Package.Version,
                 Manifest = manifestText,
                 Digest = digest!,

@@ -15,6 +15,12 @@ public sealed record DeploymentRecord
     /// <summary>The deployment name (the manifest's package name).</summary>
     public required string Name { get; init; }
 
+    /// <summary>The namespace it belongs to (the manifest's <c>[package] namespace</c>).</summary>
+    public string Namespace { get; init; } = WarpGrid.Core.Manifest.PackageSection.DefaultNamespace;
+
+    /// <summary>The module's size in bytes (0 in records written before sizes were kept).</summary>
+    public long ModuleBytes { get; init; }
+
     /// <summary>The manifest's package version.</summary>
     public required string Version { get; init; }
 

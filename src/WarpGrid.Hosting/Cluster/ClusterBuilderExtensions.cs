@@ -90,7 +90,10 @@ public static class ClusterBuilderExtensions
                 },
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<ILogger<ClusterControlPlane>>(),
-                sp.GetService<RaftStoreMarker>() is null ? null : sp.GetRequiredService<RaftControlPlaneLeadership>());
+                sp.GetService<RaftStoreMarker>() is null ? null : sp.GetRequiredService<RaftControlPlaneLeadership>())
+            {
+                Access = sp.GetRequiredService<WarpGrid.Core.Security.AccessControl>(),
+            };
         });
         services.TryAddSingleton(sp => new RaftControlPlaneLeadership(sp.GetRequiredService<RaftClusterStore>()));
         services.TryAddSingleton(sp => new ControlPlaneMembers(

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using WarpGrid.Core.Clustering;
+using WarpGrid.Core.Security;
 using WarpGrid.Core.Scheduling;
 using WarpGrid.Core.Storage;
 using WarpGrid.Hosting.Cluster.Protocol;
@@ -84,6 +85,8 @@ internal sealed partial class ControlPlaneGrpcService(
     IBlobStore blobs,
     ControlPlaneMembers members,
     IOptions<WarpGridClusterOptions> options,
+    AccessControl access,
+    AuditLog audit,
     ILogger<ControlPlaneGrpcService> logger) : NodeAgent.NodeAgentBase
 {
     /// <summary>The trailer in which a member that does not lead names the leader's agent URL.</summary>
@@ -97,12 +100,15 @@ internal sealed partial class ControlPlaneGrpcService(
         X509Certificate2 cert;
         try
         {
-            cert = await controlPlane.JoinAsync(request.Token, request.Csr.Memory, request.NodeName, context.CancellationToken).ConfigureAwait(false);
+            cert = await controlPlane.JoinAsync(request.Token, request.Csr.Memory, request.NodeName, context.CancellationToken, context.GetHttpContext().Connection.ClientCertificate).ConfigureAwait(false);
         }
         catch (CertificateRejectedException ex)
         {
+            Audit(context, "node:" + request.NodeName, "create", "nodes", request.NodeName, "forbidden", ex.Message);
             throw new RpcException(new Status(StatusCode.PermissionDenied, "join refused: " + ex.Message));
         }
+
+        Audit(context, "node:" + request.NodeName, "create", "nodes", request.NodeName, "allowed", null, JoinTokenId(request.Token));
 
         using (cert)
         {
@@ -129,13 +135,13 @@ internal sealed partial class ControlPlaneGrpcService(
         }
     }
 
-    public override Task<JoinResponse> RenewCertificate(RenewRequest request, ServerCallContext context)
+    public override async Task<JoinResponse> RenewCertificate(RenewRequest request, ServerCallContext context)
     {
-        var node = Authenticate(context);
+        var node = await AuthenticateAsync(context).ConfigureAwait(false);
         try
         {
-            using var cert = controlPlane.Renew(node, request.Csr.Memory);
-            return Task.FromResult(Response(cert));
+            using var cert = await controlPlane.RenewAsync(node, request.Csr.Memory, context.CancellationToken).ConfigureAwait(false);
+            return Response(cert);
         }
         catch (CertificateRejectedException ex)
         {
@@ -152,7 +158,7 @@ internal sealed partial class ControlPlaneGrpcService(
 
     public override async Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)
     {
-        var node = Authenticate(context);
+        var node = await AuthenticateAsync(context).ConfigureAwait(false);
         var taints = new List<NodeTaint>();
         foreach (var t in request.Taints)
         {
@@ -205,7 +211,7 @@ internal sealed partial class ControlPlaneGrpcService(
 
     public override async Task WatchAllocations(WatchAllocationsRequest request, IServerStreamWriter<AllocationSet> responseStream, ServerCallContext context)
     {
-        var node = Authenticate(context);
+        var node = await AuthenticateAsync(context).ConfigureAwait(false);
         var prefix = AllocationRecord.PrefixFor(node);
         var cancellationToken = context.CancellationToken;
         var revision = store.Revision;
@@ -259,7 +265,7 @@ internal sealed partial class ControlPlaneGrpcService(
 
     public override async Task<ModuleResponse> GetModule(ModuleRequest request, ServerCallContext context)
     {
-        Authenticate(context);
+        await AuthenticateAsync(context).ConfigureAwait(false);
         byte[]? bytes;
         try
         {
@@ -276,19 +282,47 @@ internal sealed partial class ControlPlaneGrpcService(
     }
 
     /// <summary>The calling node's name from its client certificate; refuses missing, foreign or expired certificates.</summary>
-    private string Authenticate(ServerCallContext context)
+    private async Task<string> AuthenticateAsync(ServerCallContext context)
     {
         var cert = context.GetHttpContext().Connection.ClientCertificate;
+        string? refusal;
         try
         {
-            return controlPlane.Authority.ValidateNode(cert);
+            var node = controlPlane.Authority.ValidateNode(cert);
+            if (!await access.IsRevokedAsync(cert!.SerialNumber, context.CancellationToken).ConfigureAwait(false))
+            {
+                return node;
+            }
+
+            refusal = $"the certificate of node '{node}' was revoked (the node was deleted); join again with a token";
         }
         catch (CertificateRejectedException ex)
         {
-            Log.Refused(logger, context.Peer, ex.Message);
-            throw new RpcException(new Status(StatusCode.Unauthenticated, ex.Message));
+            refusal = ex.Message;
         }
+
+        Log.Refused(logger, context.Peer, refusal);
+        Audit(context, cert is null ? "anonymous" : "node:" + cert.GetNameInfo(X509NameType.SimpleName, false), "get", "nodes", null, "unauthenticated", refusal);
+        throw new RpcException(new Status(StatusCode.Unauthenticated, refusal));
     }
+
+    private static string? JoinTokenId(string? token) => JoinToken.TryParse(token, out var parsed, out _) ? "jointoken:" + parsed!.Id : null;
+
+    private void Audit(ServerCallContext context, string identity, string verb, string resource, string? name, string outcome, string? reason, string? credential = null) =>
+        audit.Write(new AuditRecord
+        {
+            Identity = identity,
+            Credential = credential,
+            SourceAddress = context.GetHttpContext().Connection.RemoteIpAddress?.ToString(),
+            Verb = verb,
+            Resource = resource,
+            Name = name,
+            Request = "grpc " + context.Method,
+            Outcome = outcome,
+            Status = outcome == "allowed" ? 200 : outcome == "forbidden" ? 403 : 401,
+            Reason = reason,
+            RequestId = context.GetHttpContext().TraceIdentifier,
+        });
 
     private static string? NullIfEmpty(string value) => string.IsNullOrEmpty(value) ? null : value;
 
@@ -351,7 +385,7 @@ internal sealed partial class ControlPlaneHostedService(
         {
             var (token, record) = await controlPlane.Tokens.CreateAsync(controlPlane.Authority.PinnedHash, options.Value.TokenLifetime, "created at first start", cancellationToken).ConfigureAwait(false);
             ClusterCertificateAuthority.WritePrivate(path, token + Environment.NewLine);
-            Log.TokenCreated(logger, token.ToString(), record.ExpiresAt, path);
+            Log.TokenCreated(logger, token.Id, record.ExpiresAt, path);
         }
     }
 
@@ -359,8 +393,8 @@ internal sealed partial class ControlPlaneHostedService(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 230, Level = LogLevel.Warning, Message = "Join token (valid until {ExpiresAt:O}, also in {Path}): {Token}")]
-        public static partial void TokenCreated(ILogger logger, string token, DateTimeOffset expiresAt, string path);
+        [LoggerMessage(EventId = 230, Level = LogLevel.Information, Message = "Join token {TokenId} created (valid until {ExpiresAt:O}); the token is in {Path} (mode 0600)")]
+        public static partial void TokenCreated(ILogger logger, string tokenId, DateTimeOffset expiresAt, string path);
 
         [LoggerMessage(EventId = 231, Level = LogLevel.Information, Message = "Cluster CA ready (sha256 {Hash}, created now: {Created})")]
         public static partial void CaReady(ILogger logger, string hash, bool created);
