@@ -20,7 +20,8 @@ public sealed class CliContext
     /// <param name="error">Standard error: progress, warnings and errors.</param>
     /// <param name="environment">Environment overrides (a key mapped to <see langword="null"/> hides the process variable); other variables come from the process.</param>
     /// <param name="interactive">True when <paramref name="error"/> is a terminal: progress is drawn in place.</param>
-    public CliContext(TextWriter output, TextWriter error, IReadOnlyDictionary<string, string?>? environment = null, bool interactive = false)
+    /// <param name="input">Standard input (read by <c>--password-stdin</c>); empty when null.</param>
+    public CliContext(TextWriter output, TextWriter error, IReadOnlyDictionary<string, string?>? environment = null, bool interactive = false, TextReader? input = null)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
@@ -28,7 +29,11 @@ public sealed class CliContext
         Err = error;
         _environment = environment;
         Interactive = interactive;
+        In = input ?? TextReader.Null;
     }
+
+    /// <summary>Standard input.</summary>
+    public TextReader In { get; }
 
     /// <summary>Standard output.</summary>
     public TextWriter Out { get; }
@@ -41,7 +46,7 @@ public sealed class CliContext
 
     /// <summary>A context over the process console.</summary>
     public static CliContext FromConsole() =>
-        new(Console.Out, Console.Error, null, !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb"));
+        new(Console.Out, Console.Error, null, !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb"), Console.In);
 
     /// <summary>Reads an environment variable, overrides first.</summary>
     public string? GetEnv(string name) =>

@@ -33,6 +33,7 @@ public static class WarpCli
             ToolchainCommand.Create(context),
             RegistryCommands.CreatePush(context),
             RegistryCommands.CreatePull(context),
+            RegistryCommands.CreateRegistry(context),
         };
     }
 }

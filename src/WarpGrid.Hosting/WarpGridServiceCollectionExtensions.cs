@@ -1,5 +1,6 @@
 using System.Text;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -50,7 +51,10 @@ public static class WarpGridServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WarpGridNodeOptions>, WarpGridNodeOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WasmRuntimeOptions>, WasmRuntimeOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
-        services.AddOptions<OciClientOptions>().BindConfiguration("WarpGrid:Oci");
+        services.AddOptions<OciClientOptions>().BindConfiguration("WarpGrid:Oci")
+            .PostConfigure<IConfiguration, ILoggerFactory, TimeProvider>((oci, configuration, loggers, time) => oci.CredentialProvider ??= new DockerConfigCredentialProvider(
+                new DockerConfigCredentialProviderOptions { ConfigPath = configuration["WarpGrid:Oci:DockerConfig"] is { Length: > 0 } path ? path : null },
+                loggers.CreateLogger<DockerConfigCredentialProvider>(), time)); // after WarpGrid:Oci:Credentials: the node user's Docker config
         services.TryAddSingleton(sp => new OciRegistryClient(
             sp.GetRequiredService<IOptions<OciClientOptions>>().Value,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<OciRegistryClient>(),

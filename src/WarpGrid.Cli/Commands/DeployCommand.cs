@@ -7,6 +7,7 @@ using System.Text.RegularExpressions;
 using WarpGrid.Cli.Build;
 using WarpGrid.Cli.Node;
 using WarpGrid.Core.Manifest;
+using WarpGrid.Core.Oci;
 
 namespace WarpGrid.Cli.Commands;
 
@@ -19,14 +20,18 @@ internal static partial class DeployCommand
         var node = CommandHelpers.NodeOption();
         var manifestOption = new Option<string?>("--manifest") { Description = "With a reference: the warp.toml to send (default ./warp.toml, else a default manifest named after the repository).", HelpName = "FILE" };
         var json = CommandHelpers.JsonOption();
-        var command = new Command("deploy", "Create or update a deployment on a node (PUT /v1/deployments/{name}).") { target, node, manifestOption, json };
+        var credentials = new RegistryCredentialOptions();
+        var command = new Command("deploy", "Create or update a deployment on a node (PUT /v1/deployments/{name}). A reference is pulled by the node with its own registry credentials; with --username/--password-stdin, warp pulls it with those and uploads the module instead.") { target, node, manifestOption, json };
+        credentials.AddTo(command);
         CommandHelpers.SetAction(command, context, json, async (parse, cancellationToken) =>
         {
             var value = parse.GetValue(target)!;
+            var credential = await credentials.ReadAsync(context, parse, cancellationToken).ConfigureAwait(false);
             using var client = NodeClient.Create(context, parse.GetValue(node));
             string name;
             MultipartFormDataContent form;
             PackResult? pack = null;
+            string? pulledDigest = null;
             var isDirectory = Directory.Exists(value) || (File.Exists(value) && Path.GetFileName(value) == ManifestParser.DefaultFileName);
             if (isDirectory)
             {
@@ -46,11 +51,36 @@ internal static partial class DeployCommand
             else if (ReferenceRegex().IsMatch(value))
             {
                 (name, var manifestText) = await ManifestForReferenceAsync(value, parse.GetValue(manifestOption), cancellationToken).ConfigureAwait(false);
-                form = new MultipartFormDataContent
+                if (credential is null)
                 {
-                    { Text(manifestText, "application/toml"), "manifest", ManifestParser.DefaultFileName },
-                    { new StringContent(value, Encoding.UTF8), "reference" },
-                };
+                    form = new MultipartFormDataContent
+                    {
+                        { Text(manifestText, "application/toml"), "manifest", ManifestParser.DefaultFileName },
+                        { new StringContent(value, Encoding.UTF8), "reference" },
+                    };
+                }
+                else
+                {
+                    // The credentials are the caller's, not the node's: pull here and hand the node the verified module.
+                    if (!OciReference.TryParse(value, out var reference, out var referenceError))
+                    {
+                        throw new CliFailure(ExitCodes.Usage, "usage", referenceError, "write a reference as HOST[:PORT]/REPOSITORY[:TAG][@sha256:HEX], e.g. 127.0.0.1:5000/hello:1.0");
+                    }
+
+                    using var registry = RegistryClientFactory.Create(context, reference.Registry, credential);
+                    var artifact = await RegistryClientFactory.CallAsync(reference.Registry, () => registry.PullWasmAsync(reference, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                    pulledDigest = artifact.ManifestDigest;
+                    if (!parse.GetValue(json))
+                    {
+                        context.Out.WriteLine($"pulled {reference} ({artifact.Wasm.Length:N0} bytes, {artifact.ManifestDigest}); uploading the module to the node");
+                    }
+
+                    form = new MultipartFormDataContent
+                    {
+                        { Text(manifestText, "application/toml"), "manifest", ManifestParser.DefaultFileName },
+                        { Bytes(artifact.Wasm, "application/wasm"), "module", name + ".wasm" },
+                    };
+                }
             }
             else
             {
@@ -71,6 +101,7 @@ internal static partial class DeployCommand
                         ["node"] = client.BaseUri.ToString(),
                         ["created"] = created,
                         ["reference"] = isDirectory ? null : value,
+                        ["pulledManifestDigest"] = pulledDigest,
                         ["pack"] = pack is null ? null : PackCommand.ToJson(pack),
                         ["deployment"] = body?.DeepClone(),
                     });

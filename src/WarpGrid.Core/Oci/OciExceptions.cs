@@ -123,3 +123,16 @@ public sealed class OciInvalidArtifactException : OciException
     {
     }
 }
+
+/// <summary>
+/// Credentials could not be obtained: the Docker config is unreadable or malformed, or a credential helper is missing,
+/// failed or did not answer in time. The message names the file or the helper, never a secret.
+/// </summary>
+public sealed class OciCredentialException : OciException
+{
+    /// <summary>Creates the exception.</summary>
+    public OciCredentialException(string message, string? registry = null, Exception? innerException = null)
+        : base(message, registry, null, null, innerException)
+    {
+    }
+}

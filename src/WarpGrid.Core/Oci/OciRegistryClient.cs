@@ -333,6 +333,27 @@ public sealed partial class OciRegistryClient : IDisposable
 
     // ---- authentication ----------------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// Sends <c>GET /v2/</c> to <paramref name="registry"/>, answering its challenge with the credentials for it (Basic,
+    /// or a token from its token service): checks that the registry speaks the distribution API and accepts them.
+    /// A registry that allows anonymous access answers without a challenge, so any credentials pass.
+    /// </summary>
+    /// <param name="registry">The registry, <c>host[:port]</c>.</param>
+    /// <param name="cancellationToken">Cancels the check.</param>
+    /// <exception cref="OciAuthenticationException">The registry or its token service refused the credentials, or wants some and there are none.</exception>
+    /// <exception cref="OciRegistryUnavailableException">The registry could not be reached.</exception>
+    /// <exception cref="OciException">The registry answered with another error.</exception>
+    public async Task CheckAuthenticationAsync(string registry, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(registry);
+        var request = new OciRequest(registry, HttpMethod.Get, new Uri(BaseUrl(registry)), null);
+        using HttpResponseMessage response = await SendAsync(request, new RetryState(), cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await UnexpectedAsync(request, response, "check the credentials", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     private async ValueTask<OciCredential?> GetCredentialAsync(string registry, CancellationToken cancellationToken)
     {
         if (_options.Credentials.TryGetValue(registry, out OciCredential? credential))

@@ -22,7 +22,10 @@ internal static class Warp
 {
     public static async Task<CliRun> RunAsync(params string[] args) => await RunAsync(null, args).ConfigureAwait(false);
 
-    public static async Task<CliRun> RunAsync(IReadOnlyDictionary<string, string?>? environment, params string[] args)
+    public static Task<CliRun> RunAsync(IReadOnlyDictionary<string, string?>? environment, params string[] args) => RunWithInputAsync(null, environment, args);
+
+    /// <summary>Runs with <paramref name="input"/> as standard input (for --password-stdin).</summary>
+    public static async Task<CliRun> RunWithInputAsync(string? input, IReadOnlyDictionary<string, string?>? environment, params string[] args)
     {
         var env = new Dictionary<string, string?>(StringComparer.Ordinal) { ["WARP_TOOLS"] = Repo.Tools, ["WARP_NODE"] = null };
         if (environment is not null)
@@ -35,7 +38,8 @@ internal static class Warp
 
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
-        var code = await WarpCli.RunAsync(args, new CliContext(stdout, stderr, env)).ConfigureAwait(false);
+        using var stdin = new StringReader(input ?? string.Empty);
+        var code = await WarpCli.RunAsync(args, new CliContext(stdout, stderr, env, input: stdin)).ConfigureAwait(false);
         return new CliRun(code, stdout.ToString(), stderr.ToString());
     }
 }

@@ -14,6 +14,9 @@ public sealed class Warpd : IAsyncLifetime
     private TempDir? _data;
     private Process? _process;
 
+    /// <summary>Extra environment variables for the warpd process (for example WarpGrid__Oci__DockerConfig).</summary>
+    public IReadOnlyDictionary<string, string> ExtraEnvironment { get; init; } = new Dictionary<string, string>();
+
     public int ApiPort { get; private set; }
 
     public int IngressPort { get; private set; }
@@ -74,6 +77,11 @@ public sealed class Warpd : IAsyncLifetime
 
         info.Environment.Remove("ASPNETCORE_URLS");
         info.Environment.Remove("ASPNETCORE_HTTP_PORTS");
+        foreach (var (key, value) in ExtraEnvironment)
+        {
+            info.Environment[key] = value;
+        }
+
         _process = new Process { StartInfo = info };
         _process.OutputDataReceived += (_, e) => Append(e.Data);
         _process.ErrorDataReceived += (_, e) => Append(e.Data);
