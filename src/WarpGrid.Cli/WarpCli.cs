@@ -33,6 +33,9 @@ public static class WarpCli
             ToolchainCommand.Create(context),
             RegistryCommands.CreatePush(context),
             RegistryCommands.CreatePull(context),
+            SigningCommands.CreateSign(context),
+            SigningCommands.CreateVerify(context),
+            SigningCommands.CreateKeys(context),
         };
     }
 }

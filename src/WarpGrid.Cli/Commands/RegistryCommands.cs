@@ -85,7 +85,7 @@ internal static class RegistryCommands
         return command;
     }
 
-    private static OciReference ParseReference(string text)
+    internal static OciReference ParseReference(string text)
     {
         try
         {
@@ -104,7 +104,7 @@ internal static class RegistryCommands
     }
 
     /// <summary>Maps registry failures to exit codes: unreachable 4, any answer the registry refused 5, a bad artifact 2.</summary>
-    private static async Task<T> Registry<T>(OciReference reference, Func<Task<T>> call)
+    internal static async Task<T> Registry<T>(OciReference reference, Func<Task<T>> call)
     {
         try
         {
