@@ -45,7 +45,11 @@ public sealed class SigningTests : IAsyncLifetime
         var pubPath = Path.Combine(keys, "cosign.pub");
         Assert.StartsWith("-----BEGIN PRIVATE KEY-----", await File.ReadAllTextAsync(keyPath), StringComparison.Ordinal);
         Assert.StartsWith("-----BEGIN PUBLIC KEY-----", await File.ReadAllTextAsync(pubPath), StringComparison.Ordinal);
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyPath));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyPath));
+        }
+
         Assert.False(generate.Json.GetProperty("encrypted").GetBoolean());
 
         var again = await Warp.RunAsync("keys", "generate", "--out-dir", keys);
