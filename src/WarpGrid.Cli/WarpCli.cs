@@ -34,6 +34,9 @@ public static class WarpCli
             RegistryCommands.CreatePush(context),
             RegistryCommands.CreatePull(context),
             RegistryCommands.CreateRegistry(context),
+            SigningCommands.CreateSign(context),
+            SigningCommands.CreateVerify(context),
+            SigningCommands.CreateKeys(context),
         };
     }
 }

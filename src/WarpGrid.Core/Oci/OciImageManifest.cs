@@ -71,6 +71,9 @@ public sealed record OciImageManifest(OciDescriptor Config, IReadOnlyList<OciDes
     /// <summary>The manifest's annotations.</summary>
     public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>The <c>subject</c> field (OCI 1.1): the manifest this one refers to, for the referrers API; null when absent.</summary>
+    public OciDescriptor? Subject { get; init; }
+
     /// <summary>Serializes the manifest: compact JSON, fields in a fixed order and annotations sorted, so the same input always gives the same digest.</summary>
     public byte[] ToJson()
     {
@@ -98,6 +101,12 @@ public sealed record OciImageManifest(OciDescriptor Config, IReadOnlyList<OciDes
             }
 
             writer.WriteEndArray();
+            if (Subject is not null)
+            {
+                writer.WritePropertyName("subject");
+                Subject.WriteTo(writer);
+            }
+
             WriteAnnotations(writer, Annotations);
             writer.WriteEndObject();
         }
@@ -165,6 +174,9 @@ public sealed record OciImageManifest(OciDescriptor Config, IReadOnlyList<OciDes
                 MediaType = mediaType,
                 ArtifactType = root.TryGetProperty("artifactType", out JsonElement at) && at.ValueKind == JsonValueKind.String ? at.GetString() : null,
                 Annotations = ReadAnnotations(root, where),
+                Subject = root.TryGetProperty("subject", out JsonElement subject) && subject.ValueKind != JsonValueKind.Null
+                    ? OciDescriptor.Read(subject, "the subject descriptor in " + where)
+                    : null,
             };
         }
     }
@@ -222,4 +234,84 @@ public sealed record OciImageManifest(OciDescriptor Config, IReadOnlyList<OciDes
     }
 
     private static string Capitalize(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
+}
+
+/// <summary>An OCI image index (<c>application/vnd.oci.image.index.v1+json</c>): a list of manifest descriptors, as served by the referrers API.</summary>
+/// <param name="Manifests">The manifest descriptors, each with its <c>artifactType</c> and annotations when the index carries them.</param>
+public sealed record OciImageIndex(IReadOnlyList<OciDescriptor> Manifests)
+{
+    /// <summary>The <c>mediaType</c> field (the OCI image index type when written by this library).</summary>
+    public string? MediaType { get; init; } = OciMediaTypes.ImageIndex;
+
+    /// <summary>The index's annotations.</summary>
+    public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Serializes the index: compact JSON, fields in a fixed order and annotations sorted.</summary>
+    public byte[] ToJson()
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber("schemaVersion", 2);
+            if (MediaType is not null)
+            {
+                writer.WriteString("mediaType", MediaType);
+            }
+
+            writer.WriteStartArray("manifests");
+            foreach (OciDescriptor manifest in Manifests)
+            {
+                manifest.WriteTo(writer);
+            }
+
+            writer.WriteEndArray();
+            OciImageManifest.WriteAnnotations(writer, Annotations);
+            writer.WriteEndObject();
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>Parses an image index.</summary>
+    /// <param name="json">The index bytes.</param>
+    /// <param name="name">How to name the index in error messages.</param>
+    /// <exception cref="OciInvalidArtifactException">The bytes are not JSON, or not an image index (no <c>manifests</c> array).</exception>
+    public static OciImageIndex Parse(ReadOnlySpan<byte> json, string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        JsonDocument document;
+        try
+        {
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 32 });
+            document = JsonDocument.ParseValue(ref reader);
+        }
+        catch (JsonException ex)
+        {
+            throw new OciInvalidArtifactException($"The index {name} is not valid JSON: {ex.Message}", innerException: ex);
+        }
+
+        using (document)
+        {
+            JsonElement root = document.RootElement;
+            string where = "the index " + name;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("manifests", out JsonElement manifests) || manifests.ValueKind != JsonValueKind.Array)
+            {
+                throw new OciInvalidArtifactException($"{name} is not an image index: it has no 'manifests' array.");
+            }
+
+            var result = new List<OciDescriptor>();
+            int i = 0;
+            foreach (JsonElement element in manifests.EnumerateArray())
+            {
+                result.Add(OciDescriptor.Read(element, $"entry {i++} of {where}"));
+            }
+
+            return new OciImageIndex(result)
+            {
+                MediaType = root.TryGetProperty("mediaType", out JsonElement mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString() : null,
+                Annotations = OciImageManifest.ReadAnnotations(root, where),
+            };
+        }
+    }
 }

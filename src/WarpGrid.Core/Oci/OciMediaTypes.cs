@@ -18,6 +18,9 @@ public static class OciMediaTypes
     /// <summary>An OCI image configuration (a container image, not a Wasm artifact).</summary>
     public const string ImageConfig = "application/vnd.oci.image.config.v1+json";
 
+    /// <summary>The empty descriptor's media type (OCI 1.1): a config blob <c>{}</c> for artifacts that need no config.</summary>
+    public const string EmptyJson = "application/vnd.oci.empty.v1+json";
+
     /// <summary>The config of a CNCF Wasm artifact.</summary>
     public const string WasmConfig = "application/vnd.wasm.config.v0+json";
 

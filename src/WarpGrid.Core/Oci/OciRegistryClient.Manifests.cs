@@ -166,6 +166,21 @@ public sealed partial class OciRegistryClient
         return digest;
     }
 
+    /// <summary>
+    /// Serializes <paramref name="manifest"/> (<see cref="OciImageManifest.ToJson"/>) and uploads it to the reference's tag
+    /// (or digest), as <see cref="PutManifestAsync(OciReference, ReadOnlyMemory{byte}, string, CancellationToken)"/>
+    /// does with its media type (the OCI image manifest type when it names none). Returns the manifest's digest.
+    /// </summary>
+    /// <param name="reference">Where to put it.</param>
+    /// <param name="manifest">The manifest; its config and layer blobs must already be in the repository.</param>
+    /// <param name="cancellationToken">Cancels the upload.</param>
+    public Task<string> PutManifestAsync(OciReference reference, OciImageManifest manifest, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(manifest);
+        return PutManifestAsync(reference, manifest.ToJson(), manifest.MediaType ?? OciMediaTypes.ImageManifest, cancellationToken);
+    }
+
     /// <summary>Lists the tags of a repository, following <c>Link</c> pagination to the end.</summary>
     /// <exception cref="OciNotFoundException">The repository does not exist.</exception>
     public async Task<IReadOnlyList<string>> ListTagsAsync(OciRepository repository, CancellationToken cancellationToken = default)
