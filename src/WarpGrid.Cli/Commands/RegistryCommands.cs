@@ -110,13 +110,8 @@ internal static class RegistryCommands
         return text.Contains('@', StringComparison.Ordinal) || text.IndexOf(':', lastSlash + 1) >= 0;
     }
 
-<<<<<<< HEAD
     /// <summary><c>warp registry login HOST --username USER --password-stdin</c> and <c>warp registry logout HOST</c>.</summary>
     public static Command CreateRegistry(CliContext context)
-=======
-    /// <summary>Maps registry failures to exit codes: unreachable 4, any answer the registry refused 5, a bad artifact 2.</summary>
-    internal static async Task<T> Registry<T>(OciReference reference, Func<Task<T>> call)
->>>>>>> wt-sign
     {
         var registry = new Command("registry", "Manage the registry credentials in Docker's config.json ($DOCKER_CONFIG/config.json, else ~/.docker/config.json), which warp push, pull and deploy use.");
         registry.Subcommands.Add(CreateLogin(context));

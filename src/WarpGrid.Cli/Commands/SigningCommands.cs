@@ -26,9 +26,9 @@ internal static class SigningCommands
         {
             var target = RegistryCommands.ParseReference(parse.GetValue(reference)!);
             using var privateKey = LoadPrivateKey(context, parse.GetValue(key)!);
-            using var client = new OciRegistryClient();
-            var digest = await RegistryCommands.Registry(target, () => client.ResolveAsync(target, cancellationToken)).ConfigureAwait(false);
-            var signature = await RegistryCommands.Registry(target, () => CosignSigner.SignAsync(client, target, digest, privateKey, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            using var client = RegistryClientFactory.Create(context, target.Registry, null);
+            var digest = await RegistryClientFactory.CallAsync(target.Registry, () => client.ResolveAsync(target, cancellationToken)).ConfigureAwait(false);
+            var signature = await RegistryClientFactory.CallAsync(target.Registry, () => CosignSigner.SignAsync(client, target, digest, privateKey, cancellationToken: cancellationToken)).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
                 context.WriteJson(new JsonObject
@@ -73,9 +73,9 @@ internal static class SigningCommands
                     publicKeys.Add(LoadPublicKey(path));
                 }
 
-                using var client = new OciRegistryClient();
-                var digest = await RegistryCommands.Registry(target, () => client.ResolveAsync(target, cancellationToken)).ConfigureAwait(false);
-                var result = await RegistryCommands.Registry(target, () => CosignVerifier.VerifyAsync(client, target, digest, publicKeys, cancellationToken)).ConfigureAwait(false);
+                using var client = RegistryClientFactory.Create(context, target.Registry, null);
+                var digest = await RegistryClientFactory.CallAsync(target.Registry, () => client.ResolveAsync(target, cancellationToken)).ConfigureAwait(false);
+                var result = await RegistryClientFactory.CallAsync(target.Registry, () => CosignVerifier.VerifyAsync(client, target, digest, publicKeys, cancellationToken)).ConfigureAwait(false);
                 if (!result.Verified)
                 {
                     throw new CliFailure(ExitCodes.Rejected, "signature_refused", $"{target.RepositoryReference}@{digest} is not verified: {result.Reason}",
