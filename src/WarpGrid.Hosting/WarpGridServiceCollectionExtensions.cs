@@ -90,6 +90,7 @@ public static class WarpGridServiceCollectionExtensions
         });
         WarpGridSecurityRegistration.AddWarpGridSecurity(services);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IDeploymentAdmission, NamespaceQuotaAdmission>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IDeploymentAdmission, SignatureAdmission>());
         services.TryAddSingleton(sp => new DeploymentController(
             sp.GetRequiredService<IClusterStore>(),
             sp.GetRequiredService<IBlobStore>(),

@@ -79,7 +79,7 @@ public sealed class AddWarpGridNodeTests : IDisposable
         app.MapWarpGridApi("/warpgrid/v1");
         app.MapGet("/mine", () => "my own endpoint");
         await app.StartAsync();
-        var client = app.GetTestClient();
+        var client = await TestAdmin.AuthorizeAsync(app.GetTestClient(), _data);
 
         var root = FindRoot();
         using var form = new MultipartFormDataContent

@@ -32,7 +32,7 @@ public sealed class TelemetryTests : IDisposable
     {
         var spans = new List<Activity>();
         await using var app = await StartNodeAsync(spans, samplingRatio: "0.1");
-        var client = app.GetTestClient();
+        var client = await TestAdmin.AuthorizeAsync(app.GetTestClient(), _data);
         await DeployTestbedAsync(client);
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "/tb/env");
@@ -78,7 +78,7 @@ public sealed class TelemetryTests : IDisposable
     {
         var spans = new List<Activity>();
         await using var app = await StartNodeAsync(spans, samplingRatio: "1");
-        var client = app.GetTestClient();
+        var client = await TestAdmin.AuthorizeAsync(app.GetTestClient(), _data);
         await DeployTestbedAsync(client);
 
         var env = await client.GetStringAsync("/tb/env");
@@ -114,7 +114,7 @@ public sealed class TelemetryTests : IDisposable
         };
         ActivitySource.AddActivityListener(listener);
         await using var app = await StartNodeAsync(spans, samplingRatio: "0", asyncBodies: true);
-        var client = app.GetTestClient();
+        var client = await TestAdmin.AuthorizeAsync(app.GetTestClient(), _data);
         await DeployTestbedAsync(client);
 
         // The client's flags say "not sampled": the guest sees the client's own traceparent and tracestate, unchanged.
@@ -181,7 +181,7 @@ public sealed class TelemetryTests : IDisposable
             }
         });
         listener.Start();
-        var client = app.GetTestClient();
+        var client = await TestAdmin.AuthorizeAsync(app.GetTestClient(), _data);
         await DeployTestbedAsync(client);
 
         using (var ok = await client.GetAsync("/tb/env"))
