@@ -60,7 +60,12 @@ internal static class WarpGridSecurityRegistration
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, WarpGridAuthenticationHandler>(WarpGridAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAuthorizationHandler, PermissionAuthorizationHandler>());
-        services.TryAddSingleton<IAuthorizationMiddlewareResultHandler, WarpGridAuthorizationResultHandler>();
+
+        // Replaces ASP.NET Core's default (empty 403 bodies), not a handler the host registered itself.
+        if (services.LastOrDefault(d => d.ServiceType == typeof(IAuthorizationMiddlewareResultHandler)) is not { } existing || existing.ImplementationType == typeof(AuthorizationMiddlewareResultHandler))
+        {
+            services.Replace(ServiceDescriptor.Singleton<IAuthorizationMiddlewareResultHandler, WarpGridAuthorizationResultHandler>());
+        }
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IStartupFilter, AuditStartupFilter>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, SecurityBootstrapService>());
     }
