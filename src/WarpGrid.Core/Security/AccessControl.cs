@@ -168,7 +168,10 @@ public sealed partial class AccessControl : IAsyncDisposable
 
     /// <summary>Whether the certificate with this serial (hex) was revoked.</summary>
     public async ValueTask<bool> IsRevokedAsync(string serial, CancellationToken cancellationToken = default) =>
-        (await CurrentAsync(cancellationToken).ConfigureAwait(false)).Revoked.Contains(serial.ToUpperInvariant());
+        _revokedHere.ContainsKey(serial.ToUpperInvariant()) || (await CurrentAsync(cancellationToken).ConfigureAwait(false)).Revoked.Contains(serial.ToUpperInvariant());
+
+    // Revoked through this instance: refused at once, before the store watch brings the deny-list entry back.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _revokedHere = new(StringComparer.Ordinal);
 
     /// <summary>Whether <paramref name="identity"/> holds <paramref name="permission"/> in <paramref name="ns"/> (null: cluster scope).</summary>
     public async ValueTask<bool> IsAllowedAsync(WarpIdentity identity, Permission permission, string? ns, CancellationToken cancellationToken = default) =>
@@ -466,6 +469,7 @@ public sealed partial class AccessControl : IAsyncDisposable
     public async Task RevokeCertificateAsync(string serial, string subject, DateTimeOffset notAfter, CancellationToken cancellationToken = default)
     {
         var record = new RevokedCertificateRecord { Serial = serial.ToUpperInvariant(), Subject = subject, RevokedAt = _time.GetUtcNow(), NotAfter = notAfter };
+        _revokedHere[record.Serial] = true;
         await _store.PutAsync(RevokedCertificateRecord.KeyPrefix + record.Serial, SecurityJson.Bytes(record), cancellationToken: cancellationToken).ConfigureAwait(false);
         Log.CertificateRevoked(_logger, record.Serial, subject);
     }
