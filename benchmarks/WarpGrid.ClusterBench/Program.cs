@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
@@ -545,8 +546,21 @@ internal sealed class WarpCluster(string root, List<Process> children) : BenchCl
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    protected override Task WaitReadyAsync(int index, CancellationToken cancellationToken) =>
-        PollAsync(async () => (await Members[index].Client!.GetAsync("v1/health", cancellationToken)).IsSuccessStatusCode, $"warpd member {index} healthy", cancellationToken);
+    protected override async Task WaitReadyAsync(int index, CancellationToken cancellationToken)
+    {
+        HttpClient client = Members[index].Client!;
+        await PollAsync(async () => (await client.GetAsync("v1/health", cancellationToken)).IsSuccessStatusCode, $"warpd member {index} healthy", cancellationToken);
+
+        // Every API call but /v1/health needs a credential: each member writes a cluster-admin token to its data
+        // directory (atomically) once the store has a leader; the member's own token is used for its client.
+        string tokenFile = Path.Combine(Root, $"warp{index}", "admin-token");
+        await PollAsync(() => Task.FromResult(File.Exists(tokenFile) && new FileInfo(tokenFile).Length > 0), $"{tokenFile} written", cancellationToken);
+        string token = (await File.ReadAllTextAsync(tokenFile, cancellationToken)).Trim();
+        if (client.DefaultRequestHeaders.Authorization?.Parameter != token)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+    }
 
     protected override async Task<bool> IsLeaderAsync(int index, CancellationToken cancellationToken)
     {

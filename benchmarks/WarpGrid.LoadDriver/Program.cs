@@ -392,7 +392,9 @@ internal static class Program
                 timeout.CancelAfter(DeleteAnswerTimeout);
                 try
                 {
-                    using var delete = await api.DeleteAsync(deploymentUrl, timeout.Token).ConfigureAwait(false);
+                    using var deleteRequest = new HttpRequestMessage(HttpMethod.Delete, deploymentUrl);
+                    Authorize(deleteRequest, server);
+                    using var delete = await api.SendAsync(deleteRequest, timeout.Token).ConfigureAwait(false);
                     if (delete.StatusCode != HttpStatusCode.NoContent)
                     {
                         throw new InvalidOperationException($"DELETE {deploymentUrl} answered {(int)delete.StatusCode}, expected 204: {await ServerLauncher.BodyAsync(delete, cancellationToken).ConfigureAwait(false)}");
@@ -429,6 +431,7 @@ internal static class Program
         private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpMethod method, string url, HttpContent? content, Server server, CancellationToken cancellationToken)
         {
             var request = new HttpRequestMessage(method, url) { Content = content };
+            Authorize(request, server);
             var started = Stopwatch.GetTimestamp();
             try
             {
@@ -441,6 +444,16 @@ internal static class Program
             catch (HttpRequestException ex)
             {
                 throw new InvalidOperationException($"{method} {url} failed after {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms: {ex.Message}; last lines of {server.Process.LogPath}:\n{server.Process.Tail()}", ex);
+            }
+        }
+
+        /// <summary>Adds warpd's admin token to a request for its API; requests for the ingress (anonymous) go without it.</summary>
+        private static void Authorize(HttpRequestMessage request, Server server)
+        {
+            if (server.AdminToken is { } token && server.ApiBase is { } apiBase
+                && request.RequestUri is { } uri && uri.AbsoluteUri.StartsWith(apiBase + "/", StringComparison.Ordinal))
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
             }
         }
 

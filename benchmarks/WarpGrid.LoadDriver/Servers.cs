@@ -6,7 +6,7 @@ using System.Text;
 namespace WarpGrid.LoadDriver;
 
 /// <summary>A server under test, running as a child process.</summary>
-internal sealed class Server(string label, ChildProcess process, string helloUrl, string? apiBase, string? ingressBase) : IDisposable
+internal sealed class Server(string label, ChildProcess process, string helloUrl, string? apiBase, string? ingressBase, string? adminToken = null) : IDisposable
 {
     public const string HelloBody = "Hello from WarpGrid!\n";
 
@@ -22,6 +22,9 @@ internal sealed class Server(string label, ChildProcess process, string helloUrl
 
     /// <summary>warpd's ingress, e.g. <c>http://127.0.0.1:5001</c>.</summary>
     public string? IngressBase { get; } = ingressBase;
+
+    /// <summary>warpd's bootstrap admin token (<c>&lt;data-dir&gt;/admin-token</c>), sent as <c>Authorization: Bearer</c> to the API only.</summary>
+    public string? AdminToken { get; } = adminToken;
 
     public void Dispose() => Process.Dispose();
 }
@@ -56,8 +59,9 @@ internal sealed class ServerLauncher(DriverOptions options, string workDirectory
             var started = Stopwatch.GetTimestamp();
             await WaitUntilAsync(child, apiBase + "/v1/health", expectedBody: null, cancellationToken).ConfigureAwait(false);
             await WaitUntilAsync(child, ingressBase + "/hello", Server.HelloBody, cancellationToken).ConfigureAwait(false);
+            var token = await ReadAdminTokenAsync(child, Path.Combine(dataDirectory, "admin-token"), cancellationToken).ConfigureAwait(false);
             Console.WriteLine($"  {label}: pid {child.Id}, api {apiBase}, ingress {ingressBase}, ready in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms");
-            return new Server(label, child, ingressBase + "/hello", apiBase, ingressBase);
+            return new Server(label, child, ingressBase + "/hello", apiBase, ingressBase, token);
         }
         catch
         {
@@ -127,6 +131,39 @@ internal sealed class ServerLauncher(DriverOptions options, string workDirectory
             catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 last = "request timed out";
+            }
+
+            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Waits for the bootstrap admin token warpd writes to <paramref name="path"/> shortly after start (atomically, so a
+    /// file that exists is complete) and returns it; fails when the child exits or the startup timeout passes.
+    /// </summary>
+    private async Task<string> ReadAdminTokenAsync(ChildProcess child, string path, CancellationToken cancellationToken)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(options.StartupTimeout.TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (File.Exists(path))
+            {
+                var token = (await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false)).Trim();
+                if (token.Length > 0)
+                {
+                    return token;
+                }
+            }
+
+            if (child.HasExited)
+            {
+                throw new InvalidOperationException($"{child.Name} exited with code {child.ExitCode} before writing {path}; last lines of {child.LogPath}:\n{child.Tail()}");
+            }
+
+            if (Stopwatch.GetTimestamp() > deadline)
+            {
+                throw new TimeoutException($"{path} was not written within {options.StartupTimeout.TotalSeconds:0} s; last lines of {child.LogPath}:\n{child.Tail()}");
             }
 
             await Task.Delay(50, cancellationToken).ConfigureAwait(false);
