@@ -208,6 +208,24 @@ public sealed class SignedDeployTests(SignedDeployFixture fixture) : IClassFixtu
         Assert.Equal(HelloBody, await served.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task A_namespace_refuses_signing_keys_that_are_not_p256_public_keys()
+    {
+        var (privatePem, _) = CosignKeys.Generate();
+        using var brainpool = ECDsa.Create(ECCurve.NamedCurves.brainpoolP256r1);
+        string[] refused = [privatePem, brainpool.ExportSubjectPublicKeyInfoPem(), "not a pem"];
+        for (var i = 0; i < refused.Length; i++)
+        {
+            var name = $"sig-badkey-{i}";
+            using var response = await Warpd.Api.PostAsJsonAsync("v1/namespaces", new { name, signingKeys = new[] { refused[i] }, requireSignatures = true });
+
+            var problem = await response.AssertProblemAsync(HttpStatusCode.BadRequest);
+            Assert.Contains("signingKeys[0]", problem.ToJsonString(), StringComparison.Ordinal);
+            using var get = await Warpd.Api.GetAsync($"v1/namespaces/{name}");
+            Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
+        }
+    }
+
     // ---- helpers ---------------------------------------------------------------------------------------------------
 
     /// <summary>A manifest in <paramref name="ns"/> serving the hello module on <c>/name</c>.</summary>
