@@ -10,6 +10,7 @@ using Microsoft.Extensions.Options;
 using WarpGrid.Core.Clustering;
 using WarpGrid.Core.Deployments;
 using WarpGrid.Core.Manifest;
+using WarpGrid.Core.Oci.Signing;
 using WarpGrid.Core.Security;
 using WarpGrid.Core.Storage;
 using WarpGrid.Hosting.Security;
@@ -411,14 +412,10 @@ public static class WarpGridAuthApiExtensions
             {
                 try
                 {
-                    using var key = ECDsa.Create();
-                    key.ImportFromPem(item.GetString());
-                    if (key.KeySize != 256)
-                    {
-                        throw new CryptographicException("not a P-256 key");
-                    }
+                    // The loader signature admission uses: a PUBLIC KEY PEM on P-256 (not a private key, not another 256-bit curve).
+                    using var key = CosignKeys.LoadPublic(item.GetString() ?? throw new FormatException("not a string"));
                 }
-                catch (Exception ex) when (ex is CryptographicException or ArgumentException or InvalidOperationException)
+                catch (Exception ex) when (ex is FormatException or InvalidOperationException)
                 {
                     return Bad($"signingKeys[{i}]", $"not an ECDSA P-256 public key in PEM: {ex.Message}");
                 }
