@@ -7,11 +7,17 @@ internal sealed class DaemonArguments
 {
     public const string Usage = """
         usage: warpd [--data-dir DIR] [--api ADDR:PORT] [--ingress ADDR:PORT] [--deploy DIR]...
+                     [--api-tls-cert FILE --api-tls-key FILE | --api-tls-self] [--insecure-api]
                      [--cluster ADDR:PORT [--cluster-secret-file FILE]]
                      [--agent --join https://HOST:PORT [--token TOKEN] [--node-name NAME] [--label K=V]... [--taint K=V:EFFECT]...]
                      [--raft-listen ADDR:PORT [--raft-peers ADDR:PORT,... | --raft-join]]
           --data-dir DIR       node state: embedded store, module blobs, compiled cache (default .warpgrid)
-          --api ADDR:PORT      REST API listener (default 127.0.0.1:9090)
+          --api ADDR:PORT      REST API listener (default 127.0.0.1:9090); beyond loopback it needs TLS or --insecure-api
+          --api-tls-cert FILE  serve the API over TLS with this PEM certificate (chain), reloaded when it changes
+          --api-tls-key FILE   the PEM private key of --api-tls-cert (mode 0600)
+          --api-tls-self       serve the API over TLS with a certificate from the cluster CA (a node-local CA on a
+                               standalone node); clients trust DIR/api-ca.crt. Not on an agent
+          --insecure-api       accept plain HTTP on a non-loopback --api (credentials cross the network in clear text)
           --ingress ADDR:PORT  ingress listener for deployments (default 127.0.0.1:8080)
           --deploy DIR         deploy DIR/warp.toml, or every DIR/*/warp.toml, at start (repeatable)
           --cluster ADDR:PORT  be a cluster control plane: agents join on this TLS listener (cluster CA and a first
@@ -28,7 +34,7 @@ internal sealed class DaemonArguments
           --raft-listen ADDR:PORT  be a control-plane member: replicate the store with Raft, this member at ADDR:PORT
           --raft-peers LIST    the initial members of a new cluster, comma-separated (this one included or not)
           --raft-join          start without members and wait to be added (POST /v1/cluster/members on a member)
-        Settings can also come from configuration: WarpGrid:Node:*, WarpGrid:Runtime:*, WarpGrid:Cluster:*, WarpGrid:Agent:*, WarpGrid:Raft:*,
+        Settings can also come from configuration: WarpGrid:Node:*, WarpGrid:Runtime:*, WarpGrid:Api:Tls:*, WarpGrid:Cluster:*, WarpGrid:Agent:*, WarpGrid:Raft:*,
         WarpGrid:Supervisor:*, WarpGrid:Telemetry:* (e.g. --WarpGrid:Runtime:MaxInstancesPerNode=500
         --WarpGrid:Cluster:NodeLostAfter=00:00:20 --WarpGrid:Telemetry:Otlp:Endpoint=http://127.0.0.1:4317).
         """;
@@ -42,6 +48,18 @@ internal sealed class DaemonArguments
     public bool Agent { get; private set; }
 
     public string? ClusterSecretFile { get; private set; }
+
+    /// <summary>The API's PEM certificate (chain) file.</summary>
+    public string? ApiTlsCertificate { get; private set; }
+
+    /// <summary>The API's PEM key file.</summary>
+    public string? ApiTlsKey { get; private set; }
+
+    /// <summary>Whether the API certificate is issued by the cluster CA.</summary>
+    public bool ApiTlsSelf { get; private set; }
+
+    /// <summary>Whether plain HTTP on a non-loopback API address is accepted.</summary>
+    public bool InsecureApi { get; private set; }
 
     public string? Join { get; private set; }
 
@@ -111,7 +129,13 @@ internal sealed class DaemonArguments
                 case "--agent":
                     parsed.Agent = true;
                     break;
-                case "--data-dir" or "--api" or "--ingress" or "--deploy" or "--cluster" or "--cluster-secret-file" or "--join" or "--token" or "--node-name" or "--label" or "--taint":
+                case "--api-tls-self":
+                    parsed.ApiTlsSelf = true;
+                    break;
+                case "--insecure-api":
+                    parsed.InsecureApi = true;
+                    break;
+                case "--data-dir" or "--api" or "--ingress" or "--deploy" or "--cluster" or "--cluster-secret-file" or "--join" or "--token" or "--node-name" or "--label" or "--taint" or "--api-tls-cert" or "--api-tls-key":
                     if (i + 1 >= args.Length)
                     {
                         error = $"warpd: {arg} needs a value";
@@ -129,6 +153,12 @@ internal sealed class DaemonArguments
                             break;
                         case "--cluster-secret-file":
                             parsed.ClusterSecretFile = value;
+                            break;
+                        case "--api-tls-cert":
+                            parsed.ApiTlsCertificate = value;
+                            break;
+                        case "--api-tls-key":
+                            parsed.ApiTlsKey = value;
                             break;
                         case "--join":
                             parsed.Join = value;
@@ -196,6 +226,24 @@ internal sealed class DaemonArguments
         if (parsed.ClusterSecretFile is not null && parsed.Cluster is null)
         {
             error = "warpd: --cluster-secret-file is a control-plane option: add --cluster ADDR:PORT";
+            return false;
+        }
+
+        if ((parsed.ApiTlsCertificate is null) != (parsed.ApiTlsKey is null))
+        {
+            error = "warpd: --api-tls-cert and --api-tls-key go together (the PEM certificate and its PEM key)";
+            return false;
+        }
+
+        if (parsed.ApiTlsSelf && parsed.ApiTlsCertificate is not null)
+        {
+            error = "warpd: --api-tls-self and --api-tls-cert/--api-tls-key exclude each other (a certificate from the cluster CA, or your own)";
+            return false;
+        }
+
+        if (parsed.ApiTlsSelf && parsed.Agent)
+        {
+            error = "warpd: --api-tls-self is not supported on an agent (an agent holds no CA to issue the certificate): give --api-tls-cert/--api-tls-key";
             return false;
         }
 

@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Options;
 using WarpGrid.Daemon;
 using WarpGrid.Hosting;
 
@@ -22,12 +23,24 @@ builder.Logging.AddSimpleConsole(o =>
 builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 builder.Logging.AddFilter("Grpc", LogLevel.Warning);
 builder.Logging.AddFilter("DotNext", LogLevel.Error); // Raft transport retries log a warning per heartbeat while a member is down; the store logs leader and membership changes
+
+// Plain HTTP beyond loopback sends credentials in clear text: refuse it before anything binds, unless accepted.
+var apiTls = new WarpGridApiTlsOptions();
+builder.Configuration.GetSection(WarpGridApiTlsOptions.Section).Bind(apiTls);
+ApplyApiTlsFlags(apiTls);
+if (ApiListenerSecurity.Decide(options.Api, apiTls.Enabled, options.InsecureApi) == ApiListenerDecision.Refuse)
+{
+    Console.Error.WriteLine(ApiListenerSecurity.RefusalMessage(options.Api));
+    return 2;
+}
+
+var apiScheme = apiTls.Enabled ? "https" : "http";
 builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves TLS out; the cluster listener needs it
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     kestrel.AddServerHeader = false;
     kestrel.Limits.MaxRequestBodySize = 257L << 20;
-    kestrel.Listen(options.Api);
+    kestrel.ListenForApi(options.Api, kestrel.ApplicationServices.GetRequiredService<IOptions<WarpGridApiTlsOptions>>().Value);
     kestrel.Listen(options.Ingress);
     if (options.Cluster is { } cluster)
     {
@@ -48,6 +61,7 @@ var node = builder.Services.AddWarpGridNode(node =>
         node.DeployOnStart.Add(dir);
     }
 });
+node.AddApiTls(ApplyApiTlsFlags);
 
 if (options.Cluster is { } agentListener)
 {
@@ -88,7 +102,7 @@ else if (options.Agent)
             agent.Taints.Add(taint);
         }
 
-        agent.ApiUrl ??= $"http://{options.Api}";
+        agent.ApiUrl ??= $"{apiScheme}://{options.Api}";
         agent.IngressUrl ??= $"http://{options.Ingress}";
     });
 }
@@ -116,11 +130,43 @@ app.MapWarpGridApi().RequireHost($"*:{options.Api.Port}");
 app.MapWarpGridClusterApi().RequireHost($"*:{options.Api.Port}");
 app.MapWarpGridMetrics().RequireHost($"*:{options.Api.Port}");
 app.MapWarpGridCluster(options.Cluster?.Port);
-app.Logger.LogInformation("warpd API on http://{Api}, ingress on http://{Ingress}", options.Api, options.Ingress);
+app.Logger.LogInformation("warpd API on {Scheme}://{Api}, ingress on http://{Ingress}", apiScheme, options.Api, options.Ingress);
 if (options.Cluster is { } listener)
 {
     app.Logger.LogInformation("warpd control plane: agents join on https://{Cluster}", listener);
 }
 
-await app.RunAsync();
+try
+{
+    await app.RunAsync();
+}
+catch (OptionsValidationException ex)
+{
+    // A bad setting (named in the message) is the operator's to fix: say what, without a stack trace.
+    foreach (var failure in ex.Failures)
+    {
+        Console.Error.WriteLine("warpd: " + failure);
+    }
+
+    return 2;
+}
+
 return 0;
+
+void ApplyApiTlsFlags(WarpGridApiTlsOptions tls)
+{
+    // flags win over configuration
+    if (options.ApiTlsCertificate is not null)
+    {
+        tls.CertificateFile = options.ApiTlsCertificate;
+        tls.KeyFile = options.ApiTlsKey;
+        tls.SelfIssued = false;
+    }
+
+    if (options.ApiTlsSelf)
+    {
+        tls.SelfIssued = true;
+        tls.CertificateFile = null;
+        tls.KeyFile = null;
+    }
+}

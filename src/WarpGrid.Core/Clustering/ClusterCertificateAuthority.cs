@@ -56,7 +56,10 @@ public sealed class ClusterCertificateAuthority : IDisposable
     /// <summary>
     /// Loads the CA from <paramref name="directory"/>, or creates it there on first use. Returns whether it was created.
     /// </summary>
-    /// <exception cref="InvalidDataException">Only one of the two files exists, or they do not match.</exception>
+    /// <exception cref="InvalidDataException">
+    /// Only one of the two files exists, they do not match, or the key file can be read by others than its owner
+    /// (the message names the fix, <c>chmod 600</c>; see <see cref="SecretFiles.Check"/>).
+    /// </exception>
     public static (ClusterCertificateAuthority Authority, bool Created) LoadOrCreate(string directory, string clusterName, TimeProvider? timeProvider = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
@@ -73,6 +76,11 @@ public sealed class ClusterCertificateAuthority : IDisposable
 
         if (hasCert)
         {
+            if (SecretFiles.Check(keyPath, "the cluster CA key") is { } refusal)
+            {
+                throw new InvalidDataException(refusal);
+            }
+
             var cert = X509Certificate2.CreateFromPem(File.ReadAllText(certPath));
             var key = ECDsa.Create();
             key.ImportFromPem(File.ReadAllText(keyPath));

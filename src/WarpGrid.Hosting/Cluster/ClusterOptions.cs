@@ -174,6 +174,10 @@ internal sealed class ClusterOptionsValidator : IValidateOptions<WarpGridCluster
         {
             errors.Add($"{s}:SecretFile '{secret}' does not exist (create it with: head -c 32 /dev/urandom | base64 > {secret}).");
         }
+        else if (options.SecretFile is { } existing && SecretFiles.Check(existing, $"{s}:SecretFile (--cluster-secret-file)") is { } refusal)
+        {
+            errors.Add(refusal);
+        }
 
         if (options.AdvertiseUrl is { } url && (!Uri.TryCreate(url, UriKind.Absolute, out var advertise) || advertise.Scheme != Uri.UriSchemeHttps))
         {

@@ -415,6 +415,11 @@ internal sealed class ClusterAuthorityHolder
         var o = cluster.Value;
         if (o.SecretFile is { } secretFile)
         {
+            if (SecretFiles.Check(secretFile, $"{WarpGridClusterOptions.Section}:SecretFile (--cluster-secret-file)") is { } refusal)
+            {
+                throw new InvalidOperationException(refusal);
+            }
+
             var secret = System.Text.Encoding.UTF8.GetBytes(File.ReadAllText(secretFile).Trim());
             if (secret.Length < ClusterCertificateAuthority.MinSecretBytes)
             {
