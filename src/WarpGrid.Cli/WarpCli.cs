@@ -37,6 +37,15 @@ public static class WarpCli
             SigningCommands.CreateSign(context),
             SigningCommands.CreateVerify(context),
             SigningCommands.CreateKeys(context),
+            LoginCommand.Create(context),
+            LoginCommand.CreateConfig(context),
+            AuthCommands.CreateAuth(context),
+            AuthCommands.CreateNamespaces(context),
+            AuthCommands.CreateServiceAccounts(context),
+            AuthCommands.CreateRoleBindings(context),
+            AuthCommands.CreateRoles(context),
+            AuthCommands.CreateCertificate(context),
+            AuthCommands.CreateAudit(context),
         };
     }
 }

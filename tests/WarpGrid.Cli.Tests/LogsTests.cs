@@ -9,7 +9,7 @@ public sealed class LogsTests(Warpd warpd) : IClassFixture<Warpd>
     [Fact]
     public async Task Logs_prints_the_newest_guest_records_with_their_instance_and_names_a_missing_deployment()
     {
-        using var api = new HttpClient { BaseAddress = new Uri(warpd.ApiUrl) };
+        using var api = warpd.CreateAdminApi();
         using var form = new MultipartFormDataContent { { new StringContent("[package]\nname = \"logs-tb\"\n\n[runtime]\nroute = \"/logs-tb\"\n"), "manifest" } };
         var module = new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(Repo.Root, "tests", "guests", "testbed.wasm")));
         module.Headers.ContentType = new MediaTypeHeaderValue("application/wasm");

@@ -141,7 +141,7 @@ public sealed class RegistryTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("Hello from WarpGrid!\n", body);
 
-        using var api = new HttpClient();
+        using var api = warpd.CreateAdminApi();
         var view = System.Text.Json.JsonDocument.Parse(await api.GetStringAsync($"{warpd.ApiUrl}/v1/deployments/hello")).RootElement;
         Assert.Equal(manifestDigest, view.GetProperty("manifestDigest").GetString());
         Assert.Equal($"127.0.0.1:{_port}/demo/hello:1.0", view.GetProperty("reference").GetString());

@@ -17,18 +17,22 @@ internal static partial class DeployCommand
     public static Command Create(CliContext context)
     {
         var target = CommandHelpers.NoOptionLikeValues(new Argument<string>("target") { Description = "A package directory (packed first when its output is missing or stale), or an OCI reference such as 127.0.0.1:5000/hello:1.0 that the node pulls." });
-        var node = CommandHelpers.NodeOption();
+        var node = CommandHelpers.NodeOptions();
         var manifestOption = new Option<string?>("--manifest") { Description = "With a reference: the warp.toml to send (default ./warp.toml, else a default manifest named after the repository).", HelpName = "FILE" };
+        var ns = CommandHelpers.NamespaceOption();
+        ns.Description = "The namespace to deploy into; it must match the manifest's [package] namespace (which decides it; default 'default').";
         var json = CommandHelpers.JsonOption();
         var credentials = new RegistryCredentialOptions();
-        var command = new Command("deploy", "Create or update a deployment on a node (PUT /v1/deployments/{name}). A reference is pulled by the node with its own registry credentials; with --username/--password-stdin, warp pulls it with those and uploads the module instead.") { target, node, manifestOption, json };
+        var command = new Command("deploy", "Create or update a deployment on a node (PUT /v1/deployments/{name}). A reference is pulled by the node with its own registry credentials; with --username/--password-stdin, warp pulls it with those and uploads the module instead.") { target, manifestOption, ns, json };
+        node.AddTo(command);
         credentials.AddTo(command);
         CommandHelpers.SetAction(command, context, json, async (parse, cancellationToken) =>
         {
             var value = parse.GetValue(target)!;
             var credential = await credentials.ReadAsync(context, parse, cancellationToken).ConfigureAwait(false);
-            using var client = NodeClient.Create(context, parse.GetValue(node));
+            using var client = node.Connect(context, parse);
             string name;
+            string manifestForNamespace;
             MultipartFormDataContent form;
             PackResult? pack = null;
             string? pulledDigest = null;
@@ -37,6 +41,7 @@ internal static partial class DeployCommand
             {
                 pack = await Packer.PackAsync(context, value, null, null, BuildPolicy.IfStale, cancellationToken).ConfigureAwait(false);
                 name = pack.Manifest.Package.Name;
+                manifestForNamespace = pack.ManifestText;
                 if (!parse.GetValue(json))
                 {
                     PackCommand.WriteHuman(context, pack);
@@ -51,6 +56,7 @@ internal static partial class DeployCommand
             else if (ReferenceRegex().IsMatch(value))
             {
                 (name, var manifestText) = await ManifestForReferenceAsync(value, parse.GetValue(manifestOption), cancellationToken).ConfigureAwait(false);
+                manifestForNamespace = manifestText;
                 if (credential is null)
                 {
                     form = new MultipartFormDataContent
@@ -90,7 +96,8 @@ internal static partial class DeployCommand
 
             using (form)
             {
-                using var request = new HttpRequestMessage(HttpMethod.Put, "v1/deployments/" + Uri.EscapeDataString(name)) { Content = form };
+                var target = DeploymentNamespace(manifestForNamespace, parse.GetValue(ns));
+                using var request = new HttpRequestMessage(HttpMethod.Put, $"v1/deployments/{Uri.EscapeDataString(name)}?namespace={Uri.EscapeDataString(target)}") { Content = form };
                 var (status, body) = await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
                 var created = status == HttpStatusCode.Created;
                 if (parse.GetValue(json))
@@ -122,6 +129,41 @@ internal static partial class DeployCommand
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The namespace the manifest's <c>[package] namespace</c> names (else <c>default</c>), sent as <c>?namespace=</c> for
+    /// the authorization of a new deployment. A <c>--namespace</c> flag must agree with the manifest.
+    /// </summary>
+    internal static string DeploymentNamespace(string manifestText, string? flag)
+    {
+        var declared = DeclaredNamespace(manifestText);
+        if (flag is null)
+        {
+            return declared ?? PackageSection.DefaultNamespace;
+        }
+
+        if (declared is null)
+        {
+            throw new CliFailure(ExitCodes.Usage, "usage", $"--namespace {flag} given but the manifest names no namespace",
+                $"set it in warp.toml: [package] namespace = \"{flag}\" (the manifest decides the namespace; --namespace only checks it)");
+        }
+
+        if (!string.Equals(declared, flag, StringComparison.Ordinal))
+        {
+            throw new CliFailure(ExitCodes.Usage, "usage", $"--namespace {flag} does not match the manifest's [package] namespace '{declared}'",
+                $"drop --namespace, or change [package] namespace in warp.toml to \"{flag}\"");
+        }
+
+        return declared;
+    }
+
+    private static string? DeclaredNamespace(string manifestText)
+    {
+        var document = Tomlyn.Parsing.SyntaxParser.Parse(manifestText, ManifestParser.DefaultFileName, validate: false);
+        var package = document.Tables.OfType<Tomlyn.Syntax.TableSyntax>().FirstOrDefault(t => t.Name?.Key is Tomlyn.Syntax.BareKeySyntax { Key.Text: "package" } && t.Name.DotKeys.ChildrenCount == 0);
+        var entry = package?.Items.FirstOrDefault(i => i.Key?.Key is Tomlyn.Syntax.BareKeySyntax { Key.Text: "namespace" } && i.Key.DotKeys.ChildrenCount == 0);
+        return entry?.Value is Tomlyn.Syntax.StringValueSyntax { Value: { } value } ? value : null;
     }
 
     private static async Task<(string Name, string Manifest)> ManifestForReferenceAsync(string reference, string? manifestOption, CancellationToken cancellationToken)

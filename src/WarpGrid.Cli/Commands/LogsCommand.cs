@@ -14,10 +14,11 @@ internal static class LogsCommand
         var name = CommandHelpers.NoOptionLikeValues(new Argument<string>("deployment") { Description = "The deployment whose logs to show." });
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep the connection open and print new records as the guest writes them (Ctrl+C stops)." };
         var tail = new Option<int>("--tail") { Description = "How many of the newest records to print first (default 100).", DefaultValueFactory = _ => 100, HelpName = "N" };
-        var node = CommandHelpers.NodeOption();
+        var node = CommandHelpers.NodeOptions();
         var json = CommandHelpers.JsonOption();
         json.Description = "Print the records as NDJSON (one JSON object a line), as the node sends them.";
-        var command = new Command("logs", "Show a deployment's logs: guest stderr lines and the node's records about it (probes, restarts, scaling).") { name, follow, tail, node, json };
+        var command = new Command("logs", "Show a deployment's logs: guest stderr lines and the node's records about it (probes, restarts, scaling).") { name, follow, tail, json };
+        node.AddTo(command);
         tail.Validators.Add(result =>
         {
             if (result.GetValueOrDefault<int>() < 0)
@@ -27,7 +28,7 @@ internal static class LogsCommand
         });
         CommandHelpers.SetAction(command, context, json, async (parse, cancellationToken) =>
         {
-            using var client = NodeClient.Create(context, parse.GetValue(node));
+            using var client = node.Connect(context, parse);
             var path = $"v1/deployments/{Uri.EscapeDataString(parse.GetValue(name)!)}/logs?tail={parse.GetValue(tail).ToString(CultureInfo.InvariantCulture)}&follow={(parse.GetValue(follow) ? "true" : "false")}";
             var raw = parse.GetValue(json);
             try

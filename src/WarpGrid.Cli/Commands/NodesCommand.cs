@@ -25,12 +25,14 @@ internal static class NodesCommand
         var tokens = new Command("tokens", "Join tokens for node agents (warpd --agent --join URL --token TOKEN).");
         var ttl = new Option<string?>("--ttl") { Description = "How long the token is accepted, e.g. 1h or 30m (default: the control plane's WarpGrid:Cluster:TokenLifetime).", HelpName = "DURATION" };
         var description = new Option<string?>("--description") { Description = "A note kept with the token." };
-        var node = CommandHelpers.NodeOption();
+        var uses = new Option<int?>("--uses") { Description = "How many joins the token allows (default: any number until it expires).", HelpName = "N" };
+        var node = CommandHelpers.NodeOptions();
         var json = CommandHelpers.JsonOption();
-        var create = new Command("create", "Create a join token and print it.") { ttl, description, node, json };
+        var create = new Command("create", "Create a join token and print it (shown only now).") { ttl, description, uses, json };
+        node.AddTo(create);
         CommandHelpers.SetAction(create, context, json, async (parse, cancellationToken) =>
         {
-            using var client = NodeClient.Create(context, parse.GetValue(node));
+            using var client = node.Connect(context, parse);
             var body = new JsonObject();
             if (parse.GetValue(ttl) is { } t)
             {
@@ -42,6 +44,11 @@ internal static class NodesCommand
                 body["description"] = d;
             }
 
+            if (parse.GetValue(uses) is { } n)
+            {
+                body["uses"] = n;
+            }
+
             using var request = new HttpRequestMessage(HttpMethod.Post, "v1/tokens") { Content = JsonContent.Create(body) };
             var (_, result) = await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
@@ -51,15 +58,16 @@ internal static class NodesCommand
             }
 
             context.Out.WriteLine(result?["token"]?.ToString());
-            context.Err.WriteLine($"valid until {result?["expiresAt"]}; join with: warpd --agent --join https://<control-plane>:<cluster-port> --token <token>");
+            context.Err.WriteLine($"token {result?["id"]}, valid until {result?["expiresAt"]}{(result?["usesRemaining"] is { } left ? $" for {left} join(s)" : string.Empty)}; join with: warpd --agent --join https://<control-plane>:<cluster-port> --token <token>");
             return ExitCodes.Ok;
         });
-        var listNode = CommandHelpers.NodeOption();
+        var listNode = CommandHelpers.NodeOptions();
         var listJson = CommandHelpers.JsonOption();
-        var list = new Command("list", "List join tokens (ids and expiry; secrets are never shown again).") { listNode, listJson };
+        var list = new Command("list", "List join tokens (ids and expiry; secrets are never shown again).") { listJson };
+        listNode.AddTo(list);
         CommandHelpers.SetAction(list, context, listJson, async (parse, cancellationToken) =>
         {
-            using var client = NodeClient.Create(context, parse.GetValue(listNode));
+            using var client = listNode.Connect(context, parse);
             using var request = new HttpRequestMessage(HttpMethod.Get, "v1/tokens");
             var (_, result) = await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
             var rows = (result as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
@@ -69,22 +77,30 @@ internal static class NodesCommand
                 return ExitCodes.Ok;
             }
 
-            StatusCommand.WriteTable(context.Out, ["ID", "EXPIRES", "DESCRIPTION"], [.. rows.Select(r => new[] { r["id"]?.ToString() ?? "?", r["expiresAt"]?.ToString() ?? "?", r["description"]?.ToString() ?? string.Empty })]);
+            StatusCommand.WriteTable(context.Out, ["ID", "EXPIRES", "USES LEFT", "DESCRIPTION"], [.. rows.Select(r => new[] { r["id"]?.ToString() ?? "?", r["expiresAt"]?.ToString() ?? "?", r["usesRemaining"]?.ToString() ?? "any", r["description"]?.ToString() ?? string.Empty })]);
             return ExitCodes.Ok;
+        });
+        var revokeId = new Argument<string>("id") { Description = "The token's id (from warp tokens list)." };
+        var revoke = AuthCommands.Leaf(context, "revoke", "Revoke a join token: no node joins with it any more.", [revokeId], async (call, parse, cancellationToken) =>
+        {
+            await call.SendAsync(HttpMethod.Delete, "v1/tokens/" + Uri.EscapeDataString(parse.GetValue(revokeId)!), null, cancellationToken).ConfigureAwait(false);
+            return call.Emit("revoked", JsonValue.Create(parse.GetValue(revokeId)), () => call.Out.WriteLine($"revoked join token {parse.GetValue(revokeId)}"));
         });
         tokens.Subcommands.Add(create);
         tokens.Subcommands.Add(list);
+        tokens.Subcommands.Add(revoke);
         return tokens;
     }
 
     private static Command List(CliContext context)
     {
-        var node = CommandHelpers.NodeOption();
+        var node = CommandHelpers.NodeOptions();
         var json = CommandHelpers.JsonOption();
-        var command = new Command("list", "Nodes with status (ready, not_ready, lost), scheduling state, capacity, allocation and labels.") { node, json };
+        var command = new Command("list", "Nodes with status (ready, not_ready, lost), scheduling state, capacity, allocation and labels.") { json };
+        node.AddTo(command);
         CommandHelpers.SetAction(command, context, json, async (parse, cancellationToken) =>
         {
-            using var client = NodeClient.Create(context, parse.GetValue(node));
+            using var client = node.Connect(context, parse);
             using var request = new HttpRequestMessage(HttpMethod.Get, "v1/nodes");
             var (_, body) = await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
             var rows = (body as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
@@ -129,9 +145,10 @@ internal static class NodesCommand
     {
         var name = new Argument<string>("name") { Description = "The node." };
         var labels = new Argument<string[]>("labels") { Description = "key=value to set, key- to remove.", Arity = ArgumentArity.OneOrMore };
-        var node = CommandHelpers.NodeOption();
+        var node = CommandHelpers.NodeOptions();
         var json = CommandHelpers.JsonOption();
-        var command = new Command("label", "Set (key=value) or remove (key-) node labels.") { name, labels, node, json };
+        var command = new Command("label", "Set (key=value) or remove (key-) node labels.") { name, labels, json };
+        node.AddTo(command);
         CommandHelpers.SetAction(command, context, json, async (parse, cancellationToken) =>
         {
             var set = new JsonObject();
@@ -152,7 +169,7 @@ internal static class NodesCommand
                 }
             }
 
-            return await PostAsync(context, parse.GetValue(node), parse.GetValue(json), $"v1/nodes/{Uri.EscapeDataString(parse.GetValue(name)!)}/labels", new JsonObject { ["labels"] = set, ["remove"] = remove }, cancellationToken).ConfigureAwait(false);
+            return await PostAsync(context, node.Connect(context, parse), parse.GetValue(json), $"v1/nodes/{Uri.EscapeDataString(parse.GetValue(name)!)}/labels", new JsonObject { ["labels"] = set, ["remove"] = remove }, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
@@ -161,9 +178,10 @@ internal static class NodesCommand
     {
         var name = new Argument<string>("name") { Description = "The node." };
         var taints = new Argument<string[]>("taints") { Description = "key=value:Effect to add (NoSchedule, PreferNoSchedule, NoExecute), key- to remove.", Arity = ArgumentArity.OneOrMore };
-        var node = CommandHelpers.NodeOption();
+        var node = CommandHelpers.NodeOptions();
         var json = CommandHelpers.JsonOption();
-        var command = new Command("taint", "Add (key=value:Effect) or remove (key-) node taints.") { name, taints, node, json };
+        var command = new Command("taint", "Add (key=value:Effect) or remove (key-) node taints.") { name, taints, json };
+        node.AddTo(command);
         CommandHelpers.SetAction(command, context, json, async (parse, cancellationToken) =>
         {
             var add = new JsonArray();
@@ -180,7 +198,7 @@ internal static class NodesCommand
                 }
             }
 
-            return await PostAsync(context, parse.GetValue(node), parse.GetValue(json), $"v1/nodes/{Uri.EscapeDataString(parse.GetValue(name)!)}/taints", new JsonObject { ["add"] = add, ["remove"] = remove }, cancellationToken).ConfigureAwait(false);
+            return await PostAsync(context, node.Connect(context, parse), parse.GetValue(json), $"v1/nodes/{Uri.EscapeDataString(parse.GetValue(name)!)}/taints", new JsonObject { ["add"] = add, ["remove"] = remove }, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
@@ -188,17 +206,18 @@ internal static class NodesCommand
     private static Command Simple(CliContext context, string verb, string description)
     {
         var name = new Argument<string>("name") { Description = "The node." };
-        var node = CommandHelpers.NodeOption();
+        var node = CommandHelpers.NodeOptions();
         var json = CommandHelpers.JsonOption();
-        var command = new Command(verb, description) { name, node, json };
+        var command = new Command(verb, description) { name, json };
+        node.AddTo(command);
         CommandHelpers.SetAction(command, context, json, (parse, cancellationToken) =>
-            PostAsync(context, parse.GetValue(node), parse.GetValue(json), $"v1/nodes/{Uri.EscapeDataString(parse.GetValue(name)!)}/{verb}", null, cancellationToken));
+            PostAsync(context, node.Connect(context, parse), parse.GetValue(json), $"v1/nodes/{Uri.EscapeDataString(parse.GetValue(name)!)}/{verb}", null, cancellationToken));
         return command;
     }
 
-    private static async Task<int> PostAsync(CliContext context, string? nodeUrl, bool json, string path, JsonObject? body, CancellationToken cancellationToken)
+    private static async Task<int> PostAsync(CliContext context, NodeClient connection, bool json, string path, JsonObject? body, CancellationToken cancellationToken)
     {
-        using var client = NodeClient.Create(context, nodeUrl);
+        using var client = connection;
         using var request = new HttpRequestMessage(HttpMethod.Post, path);
         if (body is not null)
         {

@@ -10,15 +10,19 @@ internal static class StatusCommand
     public static Command Create(CliContext context)
     {
         var name = CommandHelpers.NoOptionLikeValues(new Argument<string?>("name") { Description = "A deployment name; all deployments when omitted.", Arity = ArgumentArity.ZeroOrOne });
-        var node = CommandHelpers.NodeOption();
+        var node = CommandHelpers.NodeOptions();
+        var ns = CommandHelpers.NamespaceOption();
+        ns.Description = "Only deployments of this namespace (default: every namespace the credential may list).";
         var json = CommandHelpers.JsonOption();
         var explain = new Option<bool>("--explain") { Description = "With a name, on a cluster control plane: where the instances are and every node's filter verdicts and scores for one more instance." };
-        var command = new Command("status", "Show deployments on a node: name, version, status, route, instances, requests, faults; pending ones with why.") { name, node, json, explain };
+        var command = new Command("status", "Show deployments on a node: name, version, status, route, instances, requests, faults; pending ones with why.") { name, ns, json, explain };
+        node.AddTo(command);
         CommandHelpers.SetAction(command, context, json, async (parse, cancellationToken) =>
         {
-            using var client = NodeClient.Create(context, parse.GetValue(node));
+            using var client = node.Connect(context, parse);
             var one = parse.GetValue(name);
-            using var request = new HttpRequestMessage(HttpMethod.Get, one is null ? "v1/deployments" : "v1/deployments/" + Uri.EscapeDataString(one));
+            var only = parse.GetValue(ns) ?? Node.WarpConfig.Load(context).Current?.Namespace;
+            using var request = new HttpRequestMessage(HttpMethod.Get, one is null ? "v1/deployments" + (only is null ? string.Empty : "?namespace=" + Uri.EscapeDataString(only)) : "v1/deployments/" + Uri.EscapeDataString(one));
             var (_, body) = await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
             var rows = one is null ? (body as JsonArray)?.OfType<JsonObject>().ToList() ?? [] : body is JsonObject single ? [single] : [];
             JsonNode? placement = null;

@@ -23,6 +23,20 @@ public sealed class Warpd : IAsyncLifetime
 
     public string ApiUrl => $"http://127.0.0.1:{ApiPort}";
 
+    /// <summary>The node's data directory (it holds the bootstrap admin token, <c>admin-token</c>).</summary>
+    public string DataDirectory => _data!.Path;
+
+    /// <summary>The bootstrap cluster-admin token the node wrote on its first start (for tests that call the API directly).</summary>
+    public string AdminToken => File.ReadAllText(Path.Combine(DataDirectory, "admin-token")).Trim();
+
+    /// <summary>An HTTP client of the API authenticated with <see cref="AdminToken"/>.</summary>
+    public HttpClient CreateAdminApi()
+    {
+        var client = new HttpClient { BaseAddress = new Uri(ApiUrl), Timeout = TimeSpan.FromSeconds(60) };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
+        return client;
+    }
+
     public HttpClient Ingress { get; private set; } = null!;
 
     public string Tail
@@ -115,7 +129,8 @@ public sealed class Warpd : IAsyncLifetime
             try
             {
                 using var response = await client.GetAsync($"{ApiUrl}/v1/health").ConfigureAwait(false);
-                if (response.StatusCode == HttpStatusCode.OK)
+                // Healthy, and the bootstrap admin token written (a background step right after start).
+                if (response.StatusCode == HttpStatusCode.OK && File.Exists(Path.Combine(_data!.Path, "admin-token")))
                 {
                     return true;
                 }
