@@ -317,6 +317,7 @@ public sealed class SecurityTests : IAsyncLifetime
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public async Task The_bootstrap_admin_token_is_0600_shown_once_and_survives_a_restart()
     {
         var file = _warpd.AdminTokenFile;
