@@ -101,6 +101,9 @@ public sealed class ClientCertificateTrust
         _time = time ?? TimeProvider.System;
     }
 
+    private const int MaxCachedCertificates = 10_000;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _chained = new(StringComparer.Ordinal);
+
     /// <summary>The organisation of user certificates.</summary>
     public const string UserOrganization = "WarpGrid users";
 
@@ -122,8 +125,12 @@ public sealed class ClientCertificateTrust
             return (null, $"the client certificate '{certificate.Subject}' is not valid now (valid {certificate.NotBefore.ToUniversalTime():O} to {certificate.NotAfter.ToUniversalTime():O})");
         }
 
-        using (var chain = new X509Chain())
+        // Building the chain costs most of a call; a certificate that chained to this CA once always does (expiry
+        // and revocation are checked on every call above and below).
+        var cacheKey = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(certificate.RawData)) + "/" + ca.Thumbprint;
+        if (!_chained.ContainsKey(cacheKey))
         {
+            using var chain = new X509Chain();
             chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
             chain.ChainPolicy.CustomTrustStore.Add(ca);
             chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
@@ -132,6 +139,13 @@ public sealed class ClientCertificateTrust
             {
                 return (null, "the client certificate is not signed by this cluster's CA");
             }
+
+            if (_chained.Count >= MaxCachedCertificates)
+            {
+                _chained.Clear();
+            }
+
+            _chained[cacheKey] = true;
         }
 
         if (await _access.IsRevokedAsync(certificate.SerialNumber, cancellationToken).ConfigureAwait(false))

@@ -137,32 +137,71 @@ internal sealed class LocalCertificateAuthority(IServiceProvider services, IOpti
 /// </summary>
 internal sealed partial class SecurityBootstrapService(
     AccessControl access,
+    IClusterStore store,
     IOptions<WarpGridSecurityOptions> security,
     IOptions<WarpGridNodeOptions> node,
     TimeProvider time,
     ILogger<SecurityBootstrapService> logger) : BackgroundService
 {
+    private bool _done;
+
+    /// <summary>
+    /// Tries once before the node takes traffic, so that the admin token exists by the time <c>/v1/health</c> answers
+    /// (a replicated store without a leader yet is retried in the background).
+    /// </summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (store is not FileClusterStore)
+        {
+            await base.StartAsync(cancellationToken).ConfigureAwait(false); // a replicated store starts later: background only
+            return;
+        }
+
+        try
+        {
+            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bounded.CancelAfter(TimeSpan.FromSeconds(5));
+            await EnsureAsync(security.Value.TokenFileFor(node.Value), bounded.Token).ConfigureAwait(false);
+            _done = true;
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            Log.Waiting(logger, 0, ex.Message);
+        }
+
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task EnsureAsync(string file, CancellationToken cancellationToken)
+    {
+        await access.EnsureLoadedAsync(cancellationToken).ConfigureAwait(false);
+        if (await access.EnsureBootstrapAdminAsync(file, cancellationToken).ConfigureAwait(false) is { } token)
+        {
+            // Shown once, on the console only: never through the logger.
+            Console.Out.WriteLine($"warpd: bootstrap admin token (cluster-admin; shown once, kept in {Path.GetFullPath(file)} mode 0600):");
+            Console.Out.WriteLine("  " + token);
+            Console.Out.Flush();
+            Log.Bootstrapped(logger, Path.GetFullPath(file));
+        }
+        else if (LoopbackCaller.ModeWarning(file) is { } warning)
+        {
+            Log.FileMode(logger, warning);
+        }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (_done)
+        {
+            return;
+        }
+
         var file = security.Value.TokenFileFor(node.Value);
         for (int attempt = 1; !stoppingToken.IsCancellationRequested; attempt++)
         {
             try
             {
-                await access.EnsureLoadedAsync(stoppingToken).ConfigureAwait(false);
-                if (await access.EnsureBootstrapAdminAsync(file, stoppingToken).ConfigureAwait(false) is { } token)
-                {
-                    // Shown once, on the console only: never through the logger.
-                    Console.Out.WriteLine($"warpd: bootstrap admin token (cluster-admin; shown once, kept in {Path.GetFullPath(file)} mode 0600):");
-                    Console.Out.WriteLine("  " + token);
-                    Console.Out.Flush();
-                    Log.Bootstrapped(logger, Path.GetFullPath(file));
-                }
-                else if (LoopbackCaller.ModeWarning(file) is { } warning)
-                {
-                    Log.FileMode(logger, warning);
-                }
-
+                await EnsureAsync(file, stoppingToken).ConfigureAwait(false);
                 return;
             }
             catch (Exception ex) when (ex is IOException or InvalidOperationException && !stoppingToken.IsCancellationRequested)
