@@ -13,6 +13,8 @@ internal sealed class NodeClient : IDisposable
 {
     public const string DefaultNode = "http://127.0.0.1:9090";
 
+    private static readonly TimeSpan DiscoveryTimeout = TimeSpan.FromSeconds(30);
+
     private readonly HttpClient _http;
     private string? _token;
     private bool _discover;
@@ -150,12 +152,12 @@ internal sealed class NodeClient : IDisposable
 
         _discover = false;
         using var request = new HttpRequestMessage(HttpMethod.Get, "v1/health");
-        await DiscoverAsync(cancellationToken).ConfigureAwait(false);
-        Authorize(request);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(DiscoveryTimeout);
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            response = await _http.SendAsync(request, deadline.Token).ConfigureAwait(false);
         }
         catch (HttpRequestException ex)
         {
@@ -163,7 +165,7 @@ internal sealed class NodeClient : IDisposable
         }
         catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw Unreachable($"no answer within {_http.Timeout.TotalSeconds:0} s");
+            throw Unreachable($"no answer within {DiscoveryTimeout.TotalSeconds:0} s");
         }
 
         using (response)
@@ -200,6 +202,9 @@ internal sealed class NodeClient : IDisposable
     /// <summary>Sends a request and returns the JSON body of a success; throws <see cref="CliFailure"/> otherwise.</summary>
     public async Task<(HttpStatusCode Status, JsonNode? Body)> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        await DiscoverAsync(cancellationToken).ConfigureAwait(false);
+        Authorize(request);
         HttpResponseMessage response;
         try
         {
@@ -245,8 +250,8 @@ internal sealed class NodeClient : IDisposable
     /// </summary>
     public async IAsyncEnumerable<string> StreamLinesAsync(string path, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await DiscoverAsync(cancellationToken).ConfigureAwait(false);
         _http.Timeout = Timeout.InfiniteTimeSpan;
+        await DiscoverAsync(cancellationToken).ConfigureAwait(false);
         HttpResponseMessage response;
         try
         {
@@ -319,7 +324,7 @@ internal sealed class NodeClient : IDisposable
 
         var snippet = text.Length > 500 ? text[..500] + "…" : text;
         return new CliFailure(ExitCodes.Rejected, "node_rejected", $"the node answered {status} {response.ReasonPhrase}{(snippet.Length > 0 ? ": " + snippet : string.Empty)}",
-            "check that --node points at a WarpGrid node's API address (not its ingress)");
+            status is 401 or 403 ? HintFor(status, new JsonObject()) : "check that --node points at a WarpGrid node's API address (not its ingress)");
     }
 
     private string? HintFor(int status, JsonObject problem) => status switch
