@@ -90,7 +90,7 @@ public sealed class AccessTests(Warpd warpd) : IClassFixture<Warpd>
         var forbidden = await Warp.RunAsync(asCi, "namespaces", "create", "team-b", "--node", node);
         Assert.True(forbidden.ExitCode == 5, forbidden.ToString());
         Assert.Contains("403", forbidden.Stderr);
-        Assert.Contains("warp auth whoami", forbidden.Stderr);
+        Assert.Contains("create namespaces", forbidden.Stderr);
 
         var tokens = await Warp.RunAsync("serviceaccounts", "tokens", "-n", "team-a", "--node", node, "--json");
         Assert.True(tokens.ExitCode == 0, tokens.ToString());
