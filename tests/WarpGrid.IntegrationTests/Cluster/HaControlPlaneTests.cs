@@ -126,6 +126,10 @@ public sealed class HaControlPlaneTests(ITestOutputHelper output)
         {
             SecretFile = Path.Combine(_root.Path, "cluster-secret");
             File.WriteAllText(SecretFile, Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(SecretFile, UnixFileMode.UserRead | UnixFileMode.UserWrite); // warpd refuses a secret others can read
+            }
             Members = [.. Enumerable.Range(0, size).Select(i => new HaMember($"127.0.0.1:{FreePort()}", FreePort(), Path.Combine(_root.Path, $"m{i}")))];
             foreach (var member in Members)
             {
