@@ -127,7 +127,7 @@ public sealed class ClusterCertificateAuthority : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(clusterName);
         if (secret.Length < MinSecretBytes)
         {
-            throw new ArgumentException($"the cluster secret must be at least {MinSecretBytes} bytes (got {secret.Length}); create one with: head -c 32 /dev/urandom | base64 > cluster-secret", nameof(secret));
+            throw new ArgumentException($"the cluster secret must be at least {MinSecretBytes} bytes (got {secret.Length}); create one with: (umask 077; head -c 32 /dev/urandom | base64 > cluster-secret)", nameof(secret));
         }
 
         var salt = System.Text.Encoding.UTF8.GetBytes("warpgrid cluster CA v1");

@@ -172,7 +172,7 @@ internal sealed class ClusterOptionsValidator : IValidateOptions<WarpGridCluster
 
         if (options.SecretFile is { } secret && !File.Exists(secret))
         {
-            errors.Add($"{s}:SecretFile '{secret}' does not exist (create it with: head -c 32 /dev/urandom | base64 > {secret}).");
+            errors.Add($"{s}:SecretFile '{secret}' does not exist (create it with: (umask 077; head -c 32 /dev/urandom | base64 > {secret})).");
         }
         else if (options.SecretFile is { } existing && SecretFiles.Check(existing, $"{s}:SecretFile (--cluster-secret-file)") is { } refusal)
         {

@@ -423,7 +423,7 @@ internal sealed class ClusterAuthorityHolder
             var secret = System.Text.Encoding.UTF8.GetBytes(File.ReadAllText(secretFile).Trim());
             if (secret.Length < ClusterCertificateAuthority.MinSecretBytes)
             {
-                throw new InvalidOperationException($"{WarpGridClusterOptions.Section}:SecretFile '{secretFile}' holds {secret.Length} bytes; the cluster secret needs at least {ClusterCertificateAuthority.MinSecretBytes} (create one with: head -c 32 /dev/urandom | base64 > {secretFile})");
+                throw new InvalidOperationException($"{WarpGridClusterOptions.Section}:SecretFile '{secretFile}' holds {secret.Length} bytes; the cluster secret needs at least {ClusterCertificateAuthority.MinSecretBytes} (create one with: (umask 077; head -c 32 /dev/urandom | base64 > {secretFile}))");
             }
 
             Authority = ClusterCertificateAuthority.FromSecret(secret, o.ClusterName, time);
@@ -433,7 +433,7 @@ internal sealed class ClusterAuthorityHolder
 
         if (services.GetService<RaftStoreMarker>() is not null)
         {
-            throw new InvalidOperationException($"{WarpGridClusterOptions.Section}:SecretFile (--cluster-secret-file) is required when the control plane has a replicated store (--raft-listen): every member derives the cluster CA from the same secret (create one with: head -c 32 /dev/urandom | base64 > cluster-secret, and give the file to every member)");
+            throw new InvalidOperationException($"{WarpGridClusterOptions.Section}:SecretFile (--cluster-secret-file) is required when the control plane has a replicated store (--raft-listen): every member derives the cluster CA from the same secret (create one with: (umask 077; head -c 32 /dev/urandom | base64 > cluster-secret), and give the file to every member)");
         }
 
         (Authority, Created) = ClusterCertificateAuthority.LoadOrCreate(DirectoryFor(node.Value), o.ClusterName, time);

@@ -29,13 +29,13 @@ internal sealed partial class WarpdProcess : IAsyncDisposable
     private readonly Lock _linesLock = new();
     private bool _disposed;
 
-    private WarpdProcess(Process process, int apiPort, int ingressPort, string dataDirectory)
+    private WarpdProcess(Process process, int apiPort, int ingressPort, string dataDirectory, string? apiCaFile = null)
     {
         _process = process;
         ApiPort = apiPort;
         IngressPort = ingressPort;
         DataDirectory = dataDirectory;
-        Api = CreateClient(new Uri($"http://127.0.0.1:{apiPort}/"));
+        Api = CreateClient(new Uri($"{(apiCaFile is null ? "http" : "https")}://127.0.0.1:{apiPort}/"), apiCaFile);
         Ingress = CreateClient(new Uri($"http://127.0.0.1:{ingressPort}/"));
     }
 
@@ -80,9 +80,11 @@ internal sealed partial class WarpdProcess : IAsyncDisposable
 
     /// <summary>
     /// Starts warpd on two free loopback ports with <paramref name="dataDirectory"/> and waits until it is healthy.
-    /// Retries with other ports when a port was taken between choosing and binding it.
+    /// Retries with other ports when a port was taken between choosing and binding it. With
+    /// <paramref name="apiCaFile"/> the API is reached over https, trusting only the CA certificate in that PEM file
+    /// (read at each handshake, so it may be a file warpd writes at start, such as <c>data/api-ca.crt</c>).
     /// </summary>
-    public static async Task<WarpdProcess> StartAsync(string dataDirectory, IEnumerable<string>? deployDirectories = null, IEnumerable<string>? extraArguments = null)
+    public static async Task<WarpdProcess> StartAsync(string dataDirectory, IEnumerable<string>? deployDirectories = null, IEnumerable<string>? extraArguments = null, string? apiCaFile = null)
     {
         var deploy = deployDirectories?.ToList() ?? [];
         var extra = extraArguments?.ToList() ?? [];
@@ -90,7 +92,7 @@ internal sealed partial class WarpdProcess : IAsyncDisposable
         for (var attempt = 1; attempt <= StartAttempts; attempt++)
         {
             var (apiPort, ingressPort) = FreePorts();
-            var warpd = Launch(dataDirectory, apiPort, ingressPort, deploy, extra);
+            var warpd = Launch(dataDirectory, apiPort, ingressPort, deploy, extra, apiCaFile);
             try
             {
                 if (await warpd.WaitHealthyAsync().ConfigureAwait(false))
@@ -117,7 +119,7 @@ internal sealed partial class WarpdProcess : IAsyncDisposable
         throw new InvalidOperationException($"warpd could not bind free ports in {StartAttempts} attempts" + Environment.NewLine + lastFailure);
     }
 
-    private static WarpdProcess Launch(string dataDirectory, int apiPort, int ingressPort, List<string> deploy, List<string> extra)
+    private static WarpdProcess Launch(string dataDirectory, int apiPort, int ingressPort, List<string> deploy, List<string> extra, string? apiCaFile)
     {
         var info = new ProcessStartInfo(TestPaths.DotnetHost)
         {
@@ -155,7 +157,7 @@ internal sealed partial class WarpdProcess : IAsyncDisposable
         info.Environment["DOTNET_NOLOGO"] = "1";
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        var warpd = new WarpdProcess(process, apiPort, ingressPort, dataDirectory);
+        var warpd = new WarpdProcess(process, apiPort, ingressPort, dataDirectory, apiCaFile);
         process.OutputDataReceived += (_, e) => warpd.Append(e.Data);
         process.ErrorDataReceived += (_, e) => warpd.Append(e.Data);
         if (!process.Start())
@@ -343,19 +345,39 @@ internal sealed partial class WarpdProcess : IAsyncDisposable
     /// <summary>Two distinct loopback ports reserved for this test process.</summary>
     private static (int Api, int Ingress) FreePorts() => (WarpGrid.Testing.LoopbackPorts.Next(), WarpGrid.Testing.LoopbackPorts.Next());
 
-    /// <summary>An HTTP client for loopback tests: no redirects, no proxy, a bounded timeout.</summary>
-    public static HttpClient CreateClient(Uri baseAddress) =>
-        new(new SocketsHttpHandler
+    /// <summary>
+    /// An HTTP client for loopback tests: no redirects, no proxy, a bounded timeout. With <paramref name="trustedCaFile"/>
+    /// a server certificate must chain to the CA certificate in that PEM file (read at each handshake).
+    /// </summary>
+    public static HttpClient CreateClient(Uri baseAddress, string? trustedCaFile = null)
+    {
+        var handler = new SocketsHttpHandler
         {
             AllowAutoRedirect = false,
             UseProxy = false,
             ConnectTimeout = TimeSpan.FromSeconds(10),
             PooledConnectionLifetime = TimeSpan.FromMinutes(1),
-        })
+        };
+        if (trustedCaFile is not null)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+            {
+                if (!File.Exists(trustedCaFile))
+                {
+                    return false; // not written yet
+                }
+
+                using var ca = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(trustedCaFile));
+                return WarpGrid.Testing.TestCertificateAuthority.ChainsTo(ca, certificate);
+            };
+        }
+
+        return new(handler)
         {
             BaseAddress = baseAddress,
             Timeout = TimeSpan.FromSeconds(180),
         };
+    }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
