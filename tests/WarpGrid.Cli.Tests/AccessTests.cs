@@ -104,9 +104,20 @@ public sealed class AccessTests(Warpd warpd) : IClassFixture<Warpd>
         var after = await Warp.RunAsync(asCi, "auth", "whoami", "--node", node);
         Assert.True(after.ExitCode == 5, after.ToString());
 
-        var audit = await Warp.RunAsync("audit", "--since", "1h", "--outcome", "denied", "--node", node, "--json");
-        Assert.True(audit.ExitCode == 0, audit.ToString());
-        Assert.Contains(audit.Json.GetProperty("records").EnumerateArray(), r => r.GetProperty("identity").GetString() == "serviceaccount:team-a:ci");
+        // The refused namespace creation is audited (records are written in the background: poll with a deadline).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            var audit = await Warp.RunAsync("audit", "--since", "1h", "--outcome", "forbidden", "--node", node, "--json");
+            Assert.True(audit.ExitCode == 0, audit.ToString());
+            if (audit.Json.GetProperty("records").EnumerateArray().Any(r => r.GetProperty("identity").GetString() == "serviceaccount:team-a:ci"))
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "no forbidden audit record of serviceaccount:team-a:ci: " + audit);
+            await Task.Delay(100);
+        }
     }
 
     [Fact]

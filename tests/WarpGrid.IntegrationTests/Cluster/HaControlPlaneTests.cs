@@ -130,6 +130,7 @@ public sealed class HaControlPlaneTests(ITestOutputHelper output)
             {
                 File.SetUnixFileMode(SecretFile, UnixFileMode.UserRead | UnixFileMode.UserWrite); // warpd refuses a secret others can read
             }
+
             Members = [.. Enumerable.Range(0, size).Select(i => new HaMember($"127.0.0.1:{FreePort()}", FreePort(), Path.Combine(_root.Path, $"m{i}")))];
             foreach (var member in Members)
             {
