@@ -183,7 +183,7 @@ internal sealed partial class SecurityBootstrapService(
             Console.Out.Flush();
             Log.Bootstrapped(logger, Path.GetFullPath(file));
         }
-        else if (LoopbackCaller.ModeWarning(file) is { } warning)
+        else if (SecretFiles.Check(file, "the bootstrap admin token file") is { } warning)
         {
             Log.FileMode(logger, warning);
         }
@@ -286,18 +286,4 @@ internal sealed class AuditStartupFilter(AuditLog audit, IOptions<WarpGridNodeOp
 internal static class LoopbackCaller
 {
     public static bool Is(HttpContext context) => context.Connection.RemoteIpAddress is { } ip && IPAddress.IsLoopback(ip);
-
-    /// <summary>A warning when a secret file can be read by others than its owner.</summary>
-    public static string? ModeWarning(string path)
-    {
-        if (OperatingSystem.IsWindows() || !File.Exists(path))
-        {
-            return null;
-        }
-
-        var mode = File.GetUnixFileMode(path);
-        return (mode & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute)) != 0
-            ? $"{path} holds a secret but others than its owner may read it: chmod 600 {path}"
-            : null;
-    }
 }
